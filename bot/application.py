@@ -1,0 +1,141 @@
+"""The running bot: storage, the PTB Application, the update loop and the outbox sender."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.config import Settings
+from bot.dispatch import CaucusHandlers
+from bot.outbox import OutboxSender
+from bot.turn import Runtime
+from storage.crypto import KeyRing
+from storage.db import create_engine, is_sqlite
+from storage.migrate import upgrade_async
+from storage.repository import Store
+
+__all__ = ["CaucusBot", "StartupError"]
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+GET_ME_TIMEOUT_S = 10.0
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why in one line."""
+
+
+def _chat_of(update: Update) -> int:
+    chat = update.effective_chat
+    return chat.id if chat is not None else 0
+
+
+class CaucusBot:
+    """Caucus in polling mode: fetch updates, handle each in one transaction, acknowledge after commit.
+
+    PTB's own polling confirms updates to Telegram before handlers have committed anything,
+    so this loop calls getUpdates itself and moves the offset only after a batch committed.
+    Updates of one chat are handled in order; different chats concurrently.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        self.store = Store(self.engine, KeyRing(settings.master_key))
+        self.runtime = Runtime(settings, self.store)
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(settings.token)
+            .base_url(settings.api_base_url)
+            .updater(None)
+            .get_updates_read_timeout(settings.poll_timeout + 10)
+            .build()
+        )
+        CaucusHandlers(self.runtime).install(self.application)
+        self.sender = OutboxSender(
+            self.application.bot, self.store, self.runtime.outbox_ready, settings.messages_per_second
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._batch_running = False
+
+    async def start(self, *, migrate: bool | None = None) -> None:
+        """Prepare the database, check the token with getMe, and start fetching and sending."""
+        if migrate if migrate is not None else is_sqlite(self.engine):
+            await upgrade_async(self.settings.database_url)
+        await self.store.open()
+        try:
+            await asyncio.wait_for(self.application.initialize(), GET_ME_TIMEOUT_S)
+        except InvalidToken:
+            raise StartupError("Telegram refused TELEGRAM_BOT_TOKEN (getMe failed): check the token") from None
+        except (TimeoutError, NetworkError) as error:
+            raise StartupError(f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(error).__name__})") from None
+        self.runtime.bot_username = self.application.bot.username
+        self._tasks = [
+            asyncio.create_task(self._poll(), name="caucus-poll"),
+            asyncio.create_task(self.sender.run(), name="caucus-outbox"),
+        ]
+        logger.info("Caucus is running as @%s", self.runtime.bot_username)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing being handled or sent right now (tests wait for this)."""
+        return not self._batch_running and not self.sender.busy and not self.runtime.outbox_ready.is_set()
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then stop fetching and sending."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.application.shutdown()
+        await self.engine.dispose()
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=int(self.settings.poll_timeout), allowed_updates=ALLOWED_UPDATES
+                )
+                failures = 0
+            except (TimedOut, NetworkError) as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                logger.warning("getUpdates failed (%s); retrying in %.1f s", type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                continue
+            if not updates:
+                continue
+            self._batch_running = True
+            try:
+                # Shielded: a stop request lets the batch commit before the loop ends.
+                await asyncio.shield(self.process_batch(updates))
+            finally:
+                self._batch_running = False
+            offset = max(update.update_id for update in updates) + 1
+
+    async def process_batch(self, updates: Sequence[Update]) -> None:
+        """Handle updates: in order within a chat, chats concurrently."""
+        by_chat: dict[int, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[_chat_of(update)].append(update)
+
+        async def run_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                await self.application.process_update(update)
+
+        await asyncio.gather(*(run_chat(chat_updates) for chat_updates in by_chat.values()))

@@ -1,0 +1,97 @@
+"""Commands for everyone at any step: /start, /help, /privacy, /pause, /resume, /language."""
+
+from __future__ import annotations
+
+from bot import views
+from bot.i18n import LANGUAGES, _
+from bot.mediator import _show_draft
+from bot.party import open_invite, show_step
+from bot.replies import ButtonSpec, Reply
+from bot.turn import Scope, Turn
+
+__all__ = ["choose_language", "help_text", "pause", "privacy", "resume", "show_language_menu", "start"]
+
+_PRIVACY = (
+    _("<b>Privacy</b>"),
+    _("• What is stored: your answers, your language and your progress; everything you type is stored "
+      "encrypted. Your Telegram id is stored only as a keyed fingerprint."),
+    _("• Who sees what: each answer is seen only by those you chose on the review screen: nobody, the "
+      "mediator, or all parties in the joint session. Other parties never learn who you are on Telegram."),
+    _("• Telegram can read bot chats: do not write what you could not accept Telegram seeing."),
+)
+
+
+async def resume(turn: Turn) -> bool:
+    """Show again the step the user was at; False when there is nothing to resume."""
+    if turn.user.active_kind == "seat" and turn.user.active_id:
+        await show_step(turn, turn.user.active_id, await turn.tx.load_caucus(turn.user.active_id))
+        return True
+    if turn.user.active_kind == "setup" and turn.user.active_id:
+        await _show_draft(turn, turn.user.active_id)
+        return True
+    return False
+
+
+async def start(turn: Turn, args: list[str]) -> None:
+    """/start [invite token]: join a case, or resume, or say what this bot is."""
+    if args:
+        await open_invite(turn, args[0])
+        return
+    if await resume(turn):
+        return
+    await turn.reply(Reply.of(await _welcome(turn)))
+
+
+async def _welcome(turn: Turn) -> views.Text:
+    if turn.runtime.is_mediator(turn.user_id):
+        return _("Welcome, mediator. /newcase opens a case; /status and /summary follow it; /help lists everything.")
+    return _("Welcome. This bot supports confidential mediation. If a mediator invited you, "
+             "please open the link they gave you.")
+
+
+async def help_text(turn: Turn) -> None:
+    """/help: what the user can do here."""
+    lines = [_("<b>What you can do</b>")]
+    if turn.runtime.is_mediator(turn.user_id):
+        lines += [
+            _("/newcase: open a new case (name, issues, parties), then get one invite link per party"),
+            _("/status [case]: who has joined and how far each party is (never their answers)"),
+            _("/summary [case]: shared interests, priorities and what each party allowed you to see"),
+        ]
+    lines += [
+        _("/pause: stop for now; your answers so far are kept"),
+        _("/resume: continue where you stopped"),
+        _("/language: change the language"),
+        _("/privacy: what is stored and who sees what"),
+    ]
+    await turn.reply(Reply.of(*lines))
+
+
+async def privacy(turn: Turn) -> None:
+    """/privacy: what is stored and who sees what."""
+    await turn.reply(Reply.of(*_PRIVACY))
+
+
+async def pause(turn: Turn) -> None:
+    """/pause: nothing to store, every answer is saved as it is given; say so."""
+    await turn.reply(Reply.of(_("Paused. Everything you answered so far is saved. "
+                                "Send /resume whenever you want to continue.")))
+
+
+async def show_language_menu(turn: Turn) -> None:
+    """/language: the languages, on buttons."""
+    await turn.reply(
+        Reply.of(_("Choose your language."),
+                 buttons=[[ButtonSpec(name, "setlang", code) for code, name in LANGUAGES.items()]]),
+        scope=Scope("user", turn.user.user_hash, turn.user.version),
+    )
+
+
+async def choose_language(turn: Turn, language: str) -> None:
+    """A language button of /language."""
+    if language not in LANGUAGES:
+        raise ValueError("unknown language")
+    await turn.tx.set_language(turn.user_id, language)
+    await turn.reload_user()
+    await turn.reply(Reply.of(_("From now on I will write to you in English.")))
+    await resume(turn)

@@ -1,0 +1,214 @@
+"""From Telegram update to committed transaction: routing, de-duplication, stale buttons, errors.
+
+Every handler runs inside `CaucusHandlers.handle`: one transaction that first claims the
+update id (a redelivered update stops there), then runs the handler, queues the replies in
+the outbox, and commits. Only after the commit is anything sent or acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import common, mediator, party, views
+from bot.i18n import Text, _, plain, translator
+from bot.replies import Reply
+from bot.turn import Runtime, Turn
+from flows.errors import InvalidInput, StepMismatch
+from storage.repository import ButtonMeaning
+
+__all__ = ["CaucusHandlers"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Turn, list[str]], Awaitable[None]]
+
+_STALE = _("This button is no longer valid. Please use the buttons of the latest message.")
+_FAILED = _("Sorry, something went wrong and nothing was changed. Please try again.")
+
+
+def _no_args(handler: Callable[[Turn], Awaitable[None]]) -> Handler:
+    async def wrapped(turn: Turn, _args: list[str]) -> None:
+        await handler(turn)
+
+    return wrapped
+
+
+class CaucusHandlers:
+    """The bot's PTB handlers, all running through one transactional wrapper."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def install(self, application: Application) -> None:  # type: ignore[type-arg]
+        private = filters.ChatType.PRIVATE
+        commands: dict[str, Handler] = {
+            "start": common.start,
+            "newcase": _no_args(mediator.new_case),
+            "status": mediator.show_status,
+            "summary": mediator.show_summary,
+            "help": _no_args(common.help_text),
+            "privacy": _no_args(common.privacy),
+            "pause": _no_args(common.pause),
+            "resume": _no_args(self._resume),
+            "language": _no_args(common.show_language_menu),
+        }
+        handlers: list[BaseHandler] = [  # type: ignore[type-arg]
+            CommandHandler(name, self._wrap(handler), filters=private & filters.UpdateType.MESSAGE)
+            for name, handler in commands.items()
+        ]
+        handlers += [
+            CallbackQueryHandler(self._wrap(self._button)),
+            MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, self._wrap(_no_args(self._edited))),
+            MessageHandler(private & filters.COMMAND, self._wrap(_no_args(self._unknown_command))),
+            MessageHandler(private & filters.TEXT, self._wrap(self._text)),
+            MessageHandler(private & filters.UpdateType.MESSAGE, self._wrap(_no_args(self._not_text))),
+            MessageHandler(~private, self._leave_group),
+        ]
+        application.add_handlers(handlers)
+
+    def _wrap(self, handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+        async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            await self.handle(update, handler, list(context.args or []))
+
+        return callback
+
+    async def handle(self, update: Update, handler: Handler, args: list[str]) -> None:
+        """Run ``handler`` for ``update`` in one transaction; then answer a pressed button."""
+        toast: Text | None = None
+        try:
+            async with self.runtime.store.transaction(update.update_id) as tx:
+                if tx is None:
+                    return  # seen before: it changed state once already
+                turn = Turn(self.runtime, tx, update, await tx.user(_user_id(update)))
+                try:
+                    await handler(turn, args)
+                except InvalidInput as refusal:
+                    await turn.reply(Reply.of(views.invalid_input(refusal.reason, refusal.details)))
+                    turn.toast = views.invalid_input(refusal.reason, refusal.details)
+                except StepMismatch:
+                    turn.toast = _STALE
+                    if update.callback_query is None:
+                        await turn.reply(Reply.of(_("That is not possible at this step.")))
+                toast = turn.toast
+                language = turn.language
+        except Exception as error:  # noqa: BLE001 - any failure must still leave the user an answer
+            self._log_failure(update, error)
+            await self._record_failure(update)
+            return
+        finally:
+            self.runtime.outbox_ready.set()
+        await self._answer_button(update, toast, language)
+
+    @staticmethod
+    def _log_failure(update: Update, error: Exception) -> None:
+        # Only the exception type and where it happened: messages may quote what a person typed.
+        where = traceback.extract_tb(error.__traceback__)
+        frames = " <- ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" for frame in reversed(where[-6:]))
+        logger.error("update %s failed: %s at %s", update.update_id, type(error).__name__, frames)
+
+    async def _record_failure(self, update: Update) -> None:
+        """Mark the update handled (no retry storm) and tell the user nothing changed."""
+        try:
+            async with self.runtime.store.transaction(update.update_id) as tx:
+                if tx is None or update.effective_user is None:
+                    return
+                turn = Turn(self.runtime, tx, update, await tx.user(update.effective_user.id))
+                await turn.reply(Reply.of(_FAILED))
+                language = turn.language
+        except Exception as error:  # noqa: BLE001 - the store itself is failing; the update will be redelivered
+            logger.error("could not record failed update %s: %s", update.update_id, type(error).__name__)
+            raise
+        await self._answer_button(update, _FAILED, language)
+
+    async def _answer_button(self, update: Update, toast: Text | None, language: str) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        text = None if toast is None else plain(translator(language).render(toast))
+        try:
+            await query.answer(text[:200] if text else None)
+        except TelegramError as error:  # too old or already answered: the user sees no spinner anyway
+            logger.info("callback answer not delivered: %s", type(error).__name__)
+
+    # Handlers -----------------------------------------------------------------------------------
+    async def _resume(self, turn: Turn) -> None:
+        if not await common.resume(turn):
+            await turn.reply(Reply.of(_("There is nothing to resume. If a mediator invited you, "
+                                        "please open the link they gave you.")))
+
+    async def _text(self, turn: Turn, _args: list[str]) -> None:
+        message = turn.update.effective_message
+        text = message.text if message is not None and message.text is not None else ""
+        if turn.user.active_kind == "seat" and turn.user.active_id:
+            await party.party_text(turn, turn.user.active_id, text)
+        elif turn.user.active_kind == "setup" and turn.user.active_id and turn.runtime.is_mediator(turn.user_id):
+            await mediator.draft_text(turn, turn.user.active_id, text)
+        else:
+            await turn.reply(Reply.of(_("I was not expecting a message now. /help lists what you can do.")))
+
+    async def _button(self, turn: Turn, _args: list[str]) -> None:
+        query = turn.update.callback_query
+        assert query is not None  # noqa: S101 - only registered for callback queries
+        meaning = await turn.tx.resolve_button(query.data or "")
+        if meaning is None or meaning.user_hash != turn.user.user_hash or not await self._is_current(turn, meaning):
+            turn.toast = _STALE
+            return
+        message_id = query.message.message_id if query.message is not None else None
+        if meaning.scope == "seat":
+            await turn.tx.set_active(turn.user_id, "seat", meaning.owner_id)
+            await party.party_button(turn, meaning.owner_id, meaning.action, meaning.argument, message_id)
+        elif meaning.scope == "case" and turn.runtime.is_mediator(turn.user_id):
+            await mediator.draft_button(turn, meaning.owner_id, meaning.action)
+        elif meaning.scope == "user" and meaning.action == "setlang":
+            await common.choose_language(turn, meaning.argument)
+        else:
+            turn.toast = _STALE
+
+    async def _is_current(self, turn: Turn, meaning: ButtonMeaning) -> bool:
+        """A button is valid only for the version of the conversation it was drawn for."""
+        if meaning.scope == "seat":
+            return await turn.tx.seat_version(meaning.owner_id) == meaning.version
+        if meaning.scope == "case":
+            return await turn.tx.case_version(meaning.owner_id) == meaning.version
+        return turn.user.version == meaning.version
+
+    async def _edited(self, turn: Turn) -> None:
+        await turn.reply(Reply.of(_("Edited messages are not read. "
+                                    "If you want to change an answer, please send it again as a new message.")))
+
+    async def _unknown_command(self, turn: Turn) -> None:
+        await turn.reply(Reply.of(_("I do not know that command. /help lists what you can do.")))
+
+    async def _not_text(self, turn: Turn) -> None:
+        await turn.reply(Reply.of(_("I can only read text messages here. Please type your answer.")))
+        await common.resume(turn)
+
+    async def _leave_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Caucus works only in private chats: leave any group it is added to."""
+        chat = update.effective_chat
+        if chat is not None and chat.type != "private":
+            try:
+                await context.bot.leave_chat(chat.id)
+            except TelegramError as error:
+                logger.info("could not leave a group: %s", type(error).__name__)
+
+
+def _user_id(update: Update) -> int:
+    if update.effective_user is None:
+        raise ValueError("update without a sender")
+    return update.effective_user.id
+

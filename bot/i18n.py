@@ -1,0 +1,134 @@
+"""Translation: messages are marked with `_`/`ngettext` and rendered later in the reader's language.
+
+A message is built once (e.g. "Party A has submitted") and may go to readers with different
+languages, so marking and translating are separate: `_` returns a `Text` that a
+`Translator` renders. Parameters are HTML-escaped when rendered; user-typed text is also
+wrapped in Unicode isolates so it cannot reorder the sentence around it (right-to-left
+scripts), see `user_text`.
+"""
+
+from __future__ import annotations
+
+import gettext
+import html
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "Markup",
+    "Text",
+    "Translator",
+    "_",
+    "ngettext",
+    "pick_language",
+    "plain",
+    "translator",
+    "user_text",
+]
+
+DEFAULT_LANGUAGE = "en"
+LANGUAGES: Mapping[str, str] = {"en": "English", "fr": "Français"}
+_DOMAIN = "caucus"
+_FSI, _PDI = "\u2068", "\u2069"
+
+
+class Markup(str):
+    """A string that is already safe HTML: rendered as is."""
+
+    __slots__ = ()
+
+
+def user_text(text: str) -> Markup:
+    """Escape text a person typed and isolate its direction inside a translated sentence."""
+    return Markup(_FSI + html.escape(text, quote=False) + _PDI)
+
+
+def plain(rendered: str) -> str:
+    """Rendered HTML as plain text, for places without formatting (buttons, pop-up answers)."""
+    return html.unescape(rendered).replace(_FSI, "").replace(_PDI, "")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A translatable message with its parameters, rendered per reader by `Translator.render`."""
+
+    msgid: str
+    plural: str | None = None
+    count: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _(msgid: str, **params: Any) -> Text:
+    """Mark a message for translation."""
+    return Text(msgid, params=params)
+
+
+def ngettext(singular: str, plural: str, count: int, **params: Any) -> Text:
+    """Mark a message with plural forms; ``count`` is also available as ``{count}``."""
+    return Text(singular, plural, count, {"count": count, **params})
+
+
+def _render_param(value: Any, translator: Translator) -> str:
+    if isinstance(value, Markup):
+        return str(value)
+    if isinstance(value, Text):
+        return translator.render(value)
+    return html.escape(str(value), quote=False)
+
+
+@cache
+def _catalog(language: str) -> gettext.NullTranslations:
+    """Load a catalog: the compiled .mo when built, else the .po compiled in memory."""
+    folder = resources.files("locales").joinpath(language, "LC_MESSAGES")
+    mo = folder.joinpath(f"{_DOMAIN}.mo")
+    if mo.is_file():
+        return gettext.GNUTranslations(io.BytesIO(mo.read_bytes()))
+    po = folder.joinpath(f"{_DOMAIN}.po")
+    if not po.is_file():
+        return gettext.NullTranslations()
+    buffer = io.BytesIO()
+    with po.open("rb") as handle:
+        write_mo(buffer, read_po(handle, locale=language))
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+class Translator:
+    """Renders `Text` in one language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self._translations = _catalog(self.language)
+
+    def render(self, text: Text | str) -> str:
+        if isinstance(text, str):
+            return text if isinstance(text, Markup) else html.escape(text, quote=False)
+        if text.plural is not None and text.count is not None:
+            template = self._translations.ngettext(text.msgid, text.plural, text.count)
+        else:
+            template = self._translations.gettext(text.msgid)
+        if not text.params:
+            return template
+        return template.format(**{name: _render_param(value, self) for name, value in text.params.items()})
+
+
+@cache
+def translator(language: str | None) -> Translator:
+    return Translator(language or DEFAULT_LANGUAGE)
+
+
+def pick_language(stored: str | None, telegram_code: str | None) -> str:
+    """The stored choice, else the Telegram app's language when we have it, else English."""
+    if stored in LANGUAGES:
+        return stored
+    base = (telegram_code or "").split("-")[0].lower()
+    return base if base in LANGUAGES else DEFAULT_LANGUAGE

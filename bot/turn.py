@@ -1,0 +1,118 @@
+"""One update being handled: its transaction, who sent it, and what the bot will answer."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.i18n import Text, Translator, pick_language, plain, translator
+from bot.replies import ButtonSpec, Reply, pack_lines
+from storage.repository import ButtonMeaning, Store, Transaction, UserState
+
+if TYPE_CHECKING:
+    from telegram import Update
+
+    from bot.config import Settings
+
+__all__ = ["Runtime", "Scope", "Turn"]
+
+
+@dataclass
+class Runtime:
+    """What every handler shares: settings, storage, the bot's public name, the outbox wake-up."""
+
+    settings: Settings
+    store: Store
+    bot_username: str = ""
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _mediators_by_hash: dict[str, int] = field(default_factory=dict)
+
+    def is_mediator(self, user_id: int) -> bool:
+        return user_id in self.settings.mediator_ids
+
+    def mediator_chat(self, mediator_hash: str) -> int | None:
+        """The chat of a case's mediator, found among the configured ids (no id is stored in clear)."""
+        if not self._mediators_by_hash:
+            self._mediators_by_hash = {self.store.user_hash(uid): uid for uid in self.settings.mediator_ids}
+        return self._mediators_by_hash.get(mediator_hash)
+
+    def invite_link(self, token: str) -> str:
+        return f"https://t.me/{self.bot_username}?start={token}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a button's validity is checked against: a seat, a case or the user, at a version."""
+
+    kind: str
+    owner_id: str
+    version: int
+
+
+class Turn:
+    """Handles one update inside one transaction; replies go to the outbox in that transaction."""
+
+    def __init__(self, runtime: Runtime, tx: Transaction, update: Update, user: UserState) -> None:
+        self.runtime = runtime
+        self.tx = tx
+        self.update = update
+        self.user = user
+        effective_user = update.effective_user
+        effective_chat = update.effective_chat
+        assert effective_user is not None and effective_chat is not None  # noqa: S101 - filtered before
+        self.user_id = effective_user.id
+        self.chat_id = effective_chat.id
+        self.telegram_language = effective_user.language_code
+        self.toast: Text | None = None
+
+    @property
+    def language(self) -> str:
+        return pick_language(self.user.language, self.telegram_language)
+
+    @property
+    def translator(self) -> Translator:
+        return translator(self.language)
+
+    async def reload_user(self) -> None:
+        self.user = await self.tx.user(self.user_id)
+
+    async def reply(
+        self, reply: Reply, *, scope: Scope | None = None, key_id: str | None = None, edit: int | None = None
+    ) -> None:
+        """Answer the sender in their language."""
+        await self.send(self.chat_id, self.language, self.user.user_hash, reply, scope=scope, key_id=key_id, edit=edit)
+
+    async def send(
+        self, chat_id: int, language: str, user_hash: str, reply: Reply, *,
+        scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
+    ) -> None:
+        """Queue ``reply`` for ``chat_id``, rendered in ``language``; ``edit`` replaces that message."""
+        texts = pack_lines(reply, translator(language))
+        keyboard = await self._keyboard(reply.buttons, translator(language), user_hash, scope)
+        for index, text in enumerate(texts):
+            last = index == len(texts) - 1
+            await self.tx.enqueue(
+                chat_id, text, keyboard if last else [], key_id=key_id,
+                method="edit" if edit is not None and index == 0 else "send",
+                message_id=edit if index == 0 else None,
+            )
+
+    async def _keyboard(
+        self, rows: tuple[tuple[ButtonSpec, ...], ...], language: Translator, user_hash: str, scope: Scope | None
+    ) -> list[list[dict[str, str]]]:
+        if not rows:
+            return []
+        if scope is None:
+            raise ValueError("buttons need a scope to be checked against")
+        keyboard = []
+        for row in rows:
+            buttons = []
+            for spec in row:
+                token = await self.tx.issue_button(ButtonMeaning(
+                    user_hash, scope.kind, scope.owner_id, scope.version, spec.action, spec.argument,
+                ))
+                buttons.append({"text": plain(language.render(spec.label)), "data": token})
+            keyboard.append(buttons)
+        return keyboard
+

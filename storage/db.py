@@ -1,0 +1,79 @@
+"""Engines: SQLite (WAL, synchronous=FULL, one writer at a time) or PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from storage.errors import StorageError
+
+__all__ = ["create_engine", "default_sqlite_url", "is_sqlite", "normalise_url", "session_factory"]
+
+_BUSY_TIMEOUT_S = 30
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'caucus.sqlite3').resolve()}"
+
+
+def normalise_url(url: str) -> URL:
+    """Accept the usual spellings and pick the async driver."""
+    try:
+        parsed = make_url(url)
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy raises several types for bad URLs
+        raise StorageError("not a database URL") from error
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise StorageError(f"unsupported database backend {backend!r} (use sqlite or postgresql)")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # The driver's own transaction handling is switched off so that every transaction is
+    # BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing with
+    # "database is locked" when a read lock would have to be upgraded.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "secure_delete=ON",
+            f"busy_timeout={_BUSY_TIMEOUT_S * 1000}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Create the engine for ``url``; for SQLite, create the data directory too."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_S})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(parsed, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)

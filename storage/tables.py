@@ -1,0 +1,207 @@
+"""The database tables. Columns ending in ``_enc`` hold AES-GCM ciphertexts (storage.crypto)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Answer",
+    "Base",
+    "Button",
+    "Case",
+    "DataKey",
+    "IssueRow",
+    "OutboxMessage",
+    "ProcessedUpdate",
+    "Seat",
+    "User",
+    "new_id",
+    "utcnow",
+]
+
+
+def new_id() -> str:
+    """A random row id, known before insert so ciphertexts can be bound to it."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone, so store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+_ID = String(32)
+_HASH = String(64)
+_WHEN = UTCDateTime()
+
+
+class DataKey(Base):
+    """A data key, stored only wrapped under a master key; destroying it erases what it protected."""
+
+    __tablename__ = "data_keys"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    scope: Mapped[str] = mapped_column(String(16))
+    kek_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    destroyed_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class User(Base):
+    """A Telegram account known to the bot, by keyed hash of its id only."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    user_hash: Mapped[str] = mapped_column(_HASH, unique=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    active_kind: Mapped[str | None] = mapped_column(String(8))
+    active_id: Mapped[str | None] = mapped_column(_ID)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class Case(Base):
+    """A mediation case; title and everything the mediator typed are encrypted under the case key."""
+
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    short_id: Mapped[str] = mapped_column(String(12), unique=True)
+    mediator_hash: Mapped[str] = mapped_column(_HASH, index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    title_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    stage: Mapped[str] = mapped_column(String(24))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class IssueRow(Base):
+    """An issue of a case, in the mediator's order."""
+
+    __tablename__ = "issues"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    title_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Seat(Base):
+    """A party's seat in a case: its invite, the account bound to it, and where its caucus is."""
+
+    __tablename__ = "seats"
+    __table_args__ = (UniqueConstraint("case_id", "user_hash"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    label_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    invite_hash: Mapped[str] = mapped_column(_HASH, unique=True)
+    invite_expires_at: Mapped[datetime] = mapped_column(_WHEN)
+    invite_used_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    user_hash: Mapped[str | None] = mapped_column(_HASH)
+    chat_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    step: Mapped[str] = mapped_column(String(24))
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    last_activity_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    submitted_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class Answer(Base):
+    """One caucus item of a party in a round; its value is encrypted under the party's key."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("seat_id", "round", "kind", "issue_id"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    issue_id: Mapped[str] = mapped_column(String(32), default="")
+    value_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    share_level: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class Button(Base):
+    """What an inline button means, kept server-side; its callback data is only this opaque token."""
+
+    __tablename__ = "buttons"
+    token: Mapped[str] = mapped_column(String(24), primary_key=True)
+    user_hash: Mapped[str] = mapped_column(_HASH)
+    scope: Mapped[str] = mapped_column(String(8))
+    owner_id: Mapped[str] = mapped_column(_ID)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    argument: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled: a redelivered update changes nothing."""
+
+    __tablename__ = "processed_updates"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
+
+
+class OutboxMessage(Base):
+    """A reply waiting to be delivered; the payload (chat, text, buttons) is encrypted."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(_ID, unique=True, default=new_id)
+    key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    chat_key: Mapped[str] = mapped_column(_HASH)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(_WHEN)
