@@ -62,7 +62,8 @@ def _status(case_id: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging()
+    # The demo prints its own transcript; only problems should interrupt it.
+    configure_logging(logging.WARNING if args.command == "demo" else logging.INFO)
     try:
         if args.command == "keys":
             print(MasterKey.generate().to_base64())  # noqa: T201 - printing the new key is the point

@@ -317,7 +317,7 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
     for party in summary.parties:
         lines.append(Text("<b>{party}</b>", params={"party": user_text(party.party)}))
         if not party.items:
-            lines.append(_("    (nothing shared)"))
+            lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared)")}))
         for item in party.items:
             label = (_("Position on {issue}", issue=user_text(item.issue)) if item.kind is ItemKind.POSITION
                      else _("Interests on {issue}", issue=user_text(item.issue)))

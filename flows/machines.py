@@ -62,10 +62,10 @@ Transition = Mapping[str, Any]
 _C = CaseStage
 CASE_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "name_case", "source": _C.DRAFT_TITLE, "dest": _C.DRAFT_ISSUES},
-    {"trigger": "add_issue", "source": _C.DRAFT_ISSUES, "dest": None, "conditions": "may_add_issue"},
+    {"trigger": "add_issue", "source": _C.DRAFT_ISSUES, "dest": None, "conditions": "below_issue_limit"},
     {"trigger": "finish_issues", "source": _C.DRAFT_ISSUES, "dest": _C.DRAFT_PARTIES,
      "conditions": "has_enough_issues"},
-    {"trigger": "add_party", "source": _C.DRAFT_PARTIES, "dest": None, "conditions": "may_add_party"},
+    {"trigger": "add_party", "source": _C.DRAFT_PARTIES, "dest": None, "conditions": "below_party_limit"},
     {"trigger": "finish_parties", "source": _C.DRAFT_PARTIES, "dest": _C.INVITING,
      "conditions": "has_enough_parties"},
     {"trigger": "party_joined", "source": _C.INVITING, "dest": _C.CAUCUS},

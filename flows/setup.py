@@ -21,13 +21,13 @@ class _StageModel:
         self.state = draft.stage
         self._draft = draft
 
-    def may_add_issue(self) -> bool:
+    def below_issue_limit(self) -> bool:
         return len(self._draft.issues) < MAX_ISSUES
 
     def has_enough_issues(self) -> bool:
         return len(self._draft.issues) >= MIN_ISSUES
 
-    def may_add_party(self) -> bool:
+    def below_party_limit(self) -> bool:
         return len(self._draft.parties) < MAX_PARTIES
 
     def has_enough_parties(self) -> bool:
