@@ -81,7 +81,8 @@ async def party_button(turn: Turn, seat_id: str, action: str, argument: str, mes
     elif action == "reconsider":
         conversation.reconsider()
     elif action == "cat":
-        conversation.toggle_category(InterestCategory(argument))
+        category, chosen = argument.split(":")
+        conversation.choose_category(InterestCategory(category), chosen=chosen == "1")
     elif action == "cats_done":
         conversation.confirm_categories()
     elif action == "rank":

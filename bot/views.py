@@ -138,7 +138,8 @@ def category_keyboard(conversation: CaucusConversation) -> list[list[ButtonSpec]
     interests = conversation.answers.interests.get(conversation.current_issue.id)
     chosen = set(interests.categories) if interests else set()
     buttons = [
-        ButtonSpec(Text("✓ {name}", params={"name": name}) if category in chosen else name, "cat", category.value)
+        ButtonSpec(Text("✓ {name}", params={"name": name}), "cat", f"{category.value}:0") if category in chosen
+        else ButtonSpec(name, "cat", f"{category.value}:1")
         for category, name in CATEGORY_NAMES.items()
     ]
     rows = [buttons[index:index + 2] for index in range(0, len(buttons), 2)]

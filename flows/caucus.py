@@ -96,15 +96,16 @@ class CaucusConversation:
         self.changed.add(ItemKey(ItemKind.POSITION, self.current_issue.id))
         self._fire("give_position")
 
-    def toggle_category(self, category: InterestCategory) -> None:
+    def choose_category(self, category: InterestCategory, *, chosen: bool) -> None:
+        """Select or unselect a category (idempotent, so a double tap changes nothing more)."""
         self._expect(CaucusStep.INTEREST_CATEGORIES)
         interests = self.answers.interests.setdefault(self.current_issue.id, Interests())
-        if category in interests.categories:
-            interests.categories.remove(category)
-        else:
+        if chosen and category not in interests.categories:
             interests.categories.append(category)
+        elif not chosen and category in interests.categories:
+            interests.categories.remove(category)
         self.changed.add(ItemKey(ItemKind.INTERESTS, self.current_issue.id))
-        self._fire("toggle_category")
+        self._fire("choose_category")
 
     def confirm_categories(self) -> None:
         self._expect(CaucusStep.INTEREST_CATEGORIES)

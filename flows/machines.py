@@ -86,7 +86,7 @@ CAUCUS_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "decline", "source": _P.CONSENT, "dest": _P.DECLINED},
     {"trigger": "reconsider", "source": _P.DECLINED, "dest": _P.CONSENT},
     {"trigger": "give_position", "source": _P.POSITION, "dest": _P.INTEREST_CATEGORIES},
-    {"trigger": "toggle_category", "source": _P.INTEREST_CATEGORIES, "dest": None},
+    {"trigger": "choose_category", "source": _P.INTEREST_CATEGORIES, "dest": None},
     {"trigger": "confirm_categories", "source": _P.INTEREST_CATEGORIES, "dest": _P.INTEREST_WORDS,
      "conditions": "has_categories"},
     {"trigger": "give_interest_words", "source": _P.INTEREST_WORDS, "dest": _P.POSITION,

@@ -508,9 +508,12 @@ class Transaction:
             row.updated_at = utcnow()
         if conversation.step is CaucusStep.SUBMITTED and seat.submitted_at is None:
             seat.submitted_at = utcnow()
+        # The version moves with the step, so buttons of earlier steps go stale while the
+        # buttons of the message being edited in place (choices, share levels) stay usable.
+        if (seat.step, seat.cursor) != (conversation.step.value, conversation.cursor):
+            seat.version += 1
         seat.step = conversation.step.value
         seat.cursor = conversation.cursor
-        seat.version += 1
         seat.last_activity_at = utcnow()
         conversation.changed.clear()
 

@@ -1,0 +1,191 @@
+"""Bad input at every step: a clear reply in the user's language, and no change of state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from bot.i18n import Text, _, plain, translator
+from bot.local import LocalBot
+from bot.scenario import create_case, label
+from bot.standin import BotApiStandIn, SimUser
+from bot.views import CATEGORY_NAMES, INVALID_INPUT
+from flows.model import InterestCategory
+
+MEDIATOR_ID = 1001
+LANGUAGE = "fr"
+ISSUES = ["Water", "Land"]
+
+USE_BUTTONS = _("Please answer with the buttons of the last message.")
+NOT_TEXT = _("I can only read text messages here. Please type your answer.")
+UNKNOWN_COMMAND = _("I do not know that command. /help lists what you can do.")
+STALE = _("This button is no longer valid. Please use the buttons of the latest message.")
+TOO_LONG = INVALID_INPUT["too_long"]
+EMPTY = INVALID_INPUT["empty"]
+
+Action = Callable[[SimUser], Any]
+
+
+def _fr(text: Text) -> str:
+    return plain(translator(LANGUAGE).render(text))
+
+
+# The party's path through the caucus: the step reached after each list of actions.
+PATH: list[tuple[str, list[Action]]] = [
+    ("language", []),
+    ("consent", [lambda user: user.press("Français")]),
+    ("position", [lambda user: user.press(label(_("I agree"), LANGUAGE))]),
+    ("interest_categories", [lambda user: user.send_text("notre position")]),
+    ("interest_words", [lambda user: user.press(label(CATEGORY_NAMES[InterestCategory.LAND], LANGUAGE)),
+                        lambda user: user.press(label(_("Done"), LANGUAGE))]),
+    ("ranking", [lambda user: user.send_text("nos mots"), lambda user: user.send_text("position deux"),
+                 lambda user: user.press(label(CATEGORY_NAMES[InterestCategory.SECURITY], LANGUAGE)),
+                 lambda user: user.press(label(_("Done"), LANGUAGE)), lambda user: user.send_text("mots deux")]),
+    ("review", [lambda user: user.press(ISSUES[0])]),
+    ("confirm", [lambda user: user.press(label(_("Submit my answers"), LANGUAGE))]),
+    ("submitted", [lambda user: user.press(label(_("Yes, submit"), LANGUAGE))]),
+]
+TEXT_STEPS = {"position", "interest_words"}
+
+
+async def _state(local: LocalBot, user_id: int) -> tuple[object, ...]:
+    async with local.bot.store.transaction() as tx:
+        assert tx is not None
+        user = await tx.user(user_id)
+        assert user.active_id is not None
+        conversation = await tx.load_caucus(user.active_id)
+        return (conversation.step, conversation.cursor, await tx.seat_version(user.active_id),
+                repr(conversation.answers), user.language)
+
+
+async def _reach(local: LocalBot, standin: BotApiStandIn, step: str) -> SimUser:
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    _short_id, tokens = await create_case(local, mediator, "Bad input", ISSUES, ["A", "B"])
+    user = standin.user(4001, "A", LANGUAGE)
+    user.send_command("/start", tokens["A"])
+    await local.settle()
+    for name, actions in PATH:
+        for action in actions:
+            action(user)
+            await local.settle()
+        if name == step:
+            return user
+    raise AssertionError(step)
+
+
+async def _check(local: LocalBot, standin: BotApiStandIn, user: SimUser,
+                 send: Callable[[], int], expected: Text | None) -> None:
+    before_state = await _state(local, user.user_id)
+    before = len(standin.messages(user.user_id))
+    update_id = send()
+    await local.settle()
+    new = standin.messages(user.user_id)[before:]
+    assert await _state(local, user.user_id) == before_state
+    if expected is None:  # a stale button: the pop-up answer says so, nothing else changes
+        assert standin.callback_answer(update_id) == _fr(STALE)
+        assert new == []
+        return
+    assert new, "no reply"
+    assert new[0].text == _fr(expected).strip()
+
+
+@pytest.mark.parametrize("step", [name for name, _action in PATH])
+async def test_bad_input_at_every_party_step(standin: BotApiStandIn, local: LocalBot, step: str) -> None:
+    """Whitespace, oversized text, a sticker, a photo, an unknown command and a stale button change nothing."""
+    user = await _reach(local, standin, step)
+    first_message = standin.messages(user.user_id)[0]
+    text_step = step in TEXT_STEPS
+    submitted = _("Your answers are already submitted. The mediator will be in touch about the next steps.")
+    text_reply = submitted if step == "submitted" else USE_BUTTONS
+    cases: list[tuple[Callable[[], int], Text | None]] = [
+        (lambda: user.send_text("  \u200b \n "), EMPTY if text_step else text_reply),
+        (lambda: user.send_text("x" * 4096), Text(TOO_LONG.msgid, params={"limit": 1500}) if text_step else text_reply),
+        (user.send_sticker, NOT_TEXT),
+        (user.send_photo, NOT_TEXT),
+        (lambda: user.send_command("/frobnicate"), UNKNOWN_COMMAND),
+        # An old message's button (at the first step there is none yet: a forged one instead).
+        (lambda: user.press(first_message.buttons[0][0].text, message_id=first_message.message_id)
+         if step != "language" else user.press_data("forged-button", first_message.message_id), None),
+    ]
+    for send, expected in cases:
+        await _check(local, standin, user, send, expected)
+    assert [call.description for call in standin.calls() if not call.ok] == []
+
+
+async def test_non_mediator_cannot_open_a_case(standin: BotApiStandIn, local: LocalBot) -> None:
+    """/newcase from someone not listed as a mediator is refused, in their language."""
+    stranger = standin.user(5001, "Stranger", LANGUAGE)
+    stranger.send_command("/newcase")
+    await local.settle()
+    expected = _("This command is for mediators. If you were invited as a party, "
+                 "please open the link your mediator gave you.")
+    assert stranger.last_message() is not None
+    assert stranger.last_message().text == _fr(expected)  # type: ignore[union-attr]
+    async with local.bot.store.transaction() as tx:
+        assert tx is not None
+        assert await tx.cases_of(5001) == []
+
+
+@pytest.mark.parametrize("token_case", ["unknown", "used_by_other", "second_seat"])
+async def test_unusable_invites_all_get_the_same_reply(
+    standin: BotApiStandIn, local: LocalBot, token_case: str
+) -> None:
+    """Unknown tokens, taken seats and a second seat for one account get one identical reply."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    _short_id, tokens = await create_case(local, mediator, "Invites", ISSUES, ["A", "B"])
+    owner = standin.user(6001, "Owner")
+    owner.send_command("/start", tokens["A"])
+    await local.settle()
+    reference = _("This invitation link cannot be used. If you were invited, please ask your mediator for a new link.")
+    if token_case == "unknown":
+        user, token = standin.user(6002, "Other"), "x" * 32
+    elif token_case == "used_by_other":
+        user, token = standin.user(6002, "Other"), tokens["A"]
+    else:
+        user, token = owner, tokens["B"]
+    user.send_command("/start", token)
+    await local.settle()
+    assert user.last_message() is not None
+    assert user.last_message().text == plain(translator("en").render(reference))  # type: ignore[union-attr]
+    owner.send_command("/start", tokens["A"])  # the rightful owner simply resumes
+    await local.settle()
+    assert "Français" in owner.buttons()
+
+
+
+
+async def _draft_state(local: LocalBot) -> tuple[object, ...]:
+    async with local.bot.store.transaction() as tx:
+        assert tx is not None
+        user = await tx.user(MEDIATOR_ID)
+        assert user.active_id is not None
+        draft = await tx.load_draft(user.active_id)
+        return draft.stage, draft.title, tuple(draft.issues), tuple(draft.parties)
+
+
+async def test_bad_input_while_setting_up_a_case(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Empty, oversized, duplicate and premature inputs while setting up a case change nothing."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator", LANGUAGE)
+    mediator.send_command("/newcase")
+    await local.settle()
+
+    async def refused(send: Callable[[], int], expected: Text) -> None:
+        before_state = await _draft_state(local)
+        before = len(standin.messages(MEDIATOR_ID))
+        send()
+        await local.settle()
+        assert await _draft_state(local) == before_state
+        assert standin.messages(MEDIATOR_ID)[before].text == _fr(expected)
+
+    await refused(lambda: mediator.send_text(" \u200b "), EMPTY)
+    await refused(lambda: mediator.send_text("t" * 4096), Text(TOO_LONG.msgid, params={"limit": 120}))
+    await refused(mediator.send_sticker, NOT_TEXT)
+    mediator.send_text("Valley")
+    await local.settle()
+    mediator.send_text("Water")
+    await local.settle()
+    await refused(lambda: mediator.send_text("  water "), INVALID_INPUT["duplicate"])
+    await refused(lambda: mediator.press(label(_("Done adding issues"), LANGUAGE)),
+                  Text(INVALID_INPUT["too_few"].msgid, params={"limit": 2}))
