@@ -204,7 +204,7 @@ async def answer_issues(
     for position, chosen, own_words in zip(positions, categories, words, strict=True):
         conversation = await caucus_step(store, seat_id, lambda c, p=position: c.record_position(p))
         for category in chosen:
-            conversation = await caucus_step(store, seat_id, lambda c, k=category: c.toggle_category(k))
+            conversation = await caucus_step(store, seat_id, lambda c, k=category: c.choose_category(k, chosen=True))
         conversation = await caucus_step(store, seat_id, lambda c: c.confirm_categories())
         conversation = await caucus_step(store, seat_id, lambda c, w=own_words: c.record_interest_words(w))
     return conversation

@@ -1,0 +1,518 @@
+"""The repository contract, run alike on SQLite and PostgreSQL (fixtures in conftest.py).
+
+Each test gets a database of its own, migrated by the real Alembic scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flows.machines import CaseStage, CaucusStep
+from flows.model import InterestCategory, ItemKey, ItemKind, ShareLevel
+from flows.setup import CaseDraft
+from storage.db import create_engine
+from storage.errors import DecryptionError
+from storage.migrate import alembic_config
+from storage.repository import Store
+from storage.tables import Answer, Base, OutboxMessage, ProcessedUpdate, Seat, User
+from tests.storage.conftest import (
+    DEFAULT_ISSUES,
+    DEFAULT_PARTIES,
+    MEDIATOR_ID,
+    Database,
+    StoreFactory,
+    answer_issues,
+    caucus_step,
+    claim,
+    create_case,
+    finish_caucus,
+    issue_invites,
+    seated_case,
+    unit,
+)
+
+ALICE, BOB, CAROL = 200_000_001, 200_000_002, 200_000_003
+URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+async def _issue_ids(store: Store, case_id: str) -> list[str]:
+    async with unit(store) as tx:
+        return [issue.id for issue in await tx.issues(case_id)]
+
+
+# Case drafts --------------------------------------------------------------------------------------
+
+async def test_draft_round_trip(open_store: StoreFactory) -> None:
+    """A case drafted over several transactions reads back identically, stage included, after a restart."""
+    store = await open_store()
+    async with unit(store) as tx:
+        case = await tx.create_case(MEDIATOR_ID)
+        assert case.stage == CaseStage.DRAFT_TITLE.value
+        assert await tx.load_draft(case.id) == CaseDraft(CaseStage.DRAFT_TITLE)
+        draft = await tx.load_draft(case.id)
+        draft.name_case("  Riverbank   dispute ")
+        await tx.save_draft(case.id, draft)
+    async with unit(store) as tx:
+        draft = await tx.load_draft(case.id)
+        assert draft == CaseDraft(CaseStage.DRAFT_ISSUES, "Riverbank dispute")
+        draft.add_issue("Water access")
+        await tx.save_draft(case.id, draft)
+    async with unit(store) as tx:
+        draft = await tx.load_draft(case.id)
+        draft.add_issue("Grazing routes")
+        draft.finish_issues()
+        draft.add_party("Upstream farmers")
+        await tx.save_draft(case.id, draft)
+    async with unit(store) as tx:
+        draft = await tx.load_draft(case.id)
+        assert draft.stage is CaseStage.DRAFT_PARTIES
+        draft.add_party("Downstream herders")
+        draft.finish_parties()
+        await tx.save_draft(case.id, draft)
+
+    expected = CaseDraft(CaseStage.INVITING, "Riverbank dispute", list(DEFAULT_ISSUES), list(DEFAULT_PARTIES))
+    restarted = await open_store()
+    async with unit(restarted) as tx:
+        assert await tx.load_draft(case.id) == expected
+        assert [issue.title for issue in await tx.issues(case.id)] == list(DEFAULT_ISSUES)
+        info = await tx.case_info(case.id)
+        assert (info.title, info.stage, info.short_id) == ("Riverbank dispute", "inviting", case.short_id)
+        statuses = await tx.seat_statuses(case.id)
+        assert [status.label for status in statuses] == list(DEFAULT_PARTIES)
+        assert {(s.step, s.joined, s.submitted, s.last_activity) for s in statuses} == {
+            (CaucusStep.INVITED.value, False, False, None)
+        }
+        assert [c.id for c in await tx.cases_of(MEDIATOR_ID)] == [case.id]
+        assert (await tx.find_case(MEDIATOR_ID, case.short_id.upper())) == info
+        assert await tx.find_case(MEDIATOR_ID + 1, case.short_id) is None
+
+
+# Invites -------------------------------------------------------------------------------------------
+
+async def test_invite_tokens_fit_a_deep_link(store: Store) -> None:
+    """issue_invites gives one distinct url-safe token of at most 64 characters per open seat."""
+    case_id = await create_case(store)
+    invites = await issue_invites(store, case_id)
+    assert [invite.label for invite in invites] == list(DEFAULT_PARTIES)
+    assert len({invite.token for invite in invites}) == len(invites)
+    for invite in invites:
+        assert 22 <= len(invite.token) <= 64  # at least 128 bits
+        assert set(invite.token) <= URL_SAFE
+
+
+async def test_claim_binds_seat_and_resumes(store: Store) -> None:
+    """Claiming binds the seat to the account; the same account claiming again resumes the same seat."""
+    case_id = await create_case(store)
+    invite = (await issue_invites(store, case_id))[0]
+    seat_id = await claim(store, invite.token, ALICE)
+    assert seat_id == invite.seat_id
+    assert await claim(store, invite.token, ALICE) == seat_id
+    async with unit(store) as tx:
+        statuses = {status.seat_id: status for status in await tx.seat_statuses(case_id)}
+        assert statuses[seat_id].joined
+        assert statuses[seat_id].last_activity is not None
+        assert not any(status.joined for status in statuses.values() if status.seat_id != seat_id)
+        assert await tx.seat_case_id(seat_id) == case_id
+        assert await tx.seat_label(seat_id) == DEFAULT_PARTIES[0]
+        seat = await tx.session.get(Seat, seat_id)
+        assert seat is not None
+        assert seat.user_hash == store.user_hash(ALICE)
+
+
+async def test_claimed_token_refused_to_another_account(store: Store) -> None:
+    """Once a seat is taken, another account presenting the same token gets None."""
+    case_id = await create_case(store)
+    invite = (await issue_invites(store, case_id))[0]
+    assert await claim(store, invite.token, ALICE) == invite.seat_id
+    assert await claim(store, invite.token, BOB) is None
+    assert await claim(store, invite.token, ALICE) == invite.seat_id
+
+
+async def test_unknown_token_refused(store: Store) -> None:
+    """A token that was never issued gets None."""
+    case_id = await create_case(store)
+    invite = (await issue_invites(store, case_id))[0]
+    for token in ("", "x", "A" * 32, invite.token[:-1], invite.token + "A"):
+        assert await claim(store, token, ALICE) is None
+
+
+async def test_expired_token_refused(store: Store) -> None:
+    """A token past its expiry gets None and binds nothing."""
+    case_id = await create_case(store)
+    invite = (await issue_invites(store, case_id, valid_for=timedelta(seconds=-1)))[0]
+    assert await claim(store, invite.token, ALICE) is None
+    async with unit(store) as tx:
+        assert not any(status.joined for status in await tx.seat_statuses(case_id))
+
+
+async def test_one_account_one_seat_per_case(store: Store) -> None:
+    """An account holding one seat of a case cannot take a second seat of it; it can join another case."""
+    case_id = await create_case(store)
+    first, second = await issue_invites(store, case_id)
+    assert await claim(store, first.token, ALICE) == first.seat_id
+    assert await claim(store, second.token, ALICE) is None
+    assert await claim(store, second.token, BOB) == second.seat_id
+
+    other_case = await create_case(store, title="Another case")
+    other = (await issue_invites(store, other_case))[0]
+    assert await claim(store, other.token, ALICE) == other.seat_id
+
+
+async def test_reissued_invites_revoke_old_tokens(store: Store) -> None:
+    """New invites replace the old tokens of unclaimed seats; a claimed seat keeps its holder."""
+    case_id = await create_case(store)
+    first, second = await issue_invites(store, case_id)
+    assert await claim(store, first.token, ALICE) == first.seat_id
+    reissued = await issue_invites(store, case_id)
+    assert [invite.seat_id for invite in reissued] == [second.seat_id]
+    assert reissued[0].token != second.token
+    assert await claim(store, second.token, BOB) is None
+    assert await claim(store, reissued[0].token, BOB) == second.seat_id
+    assert await claim(store, first.token, ALICE) == first.seat_id
+
+
+# Caucus ----------------------------------------------------------------------------------------------
+
+def _snapshot(conversation: Any) -> tuple[Any, ...]:
+    """Step, cursor and every answer with its effective share level."""
+    answers = conversation.answers
+    return (
+        conversation.step,
+        conversation.cursor,
+        dict(answers.positions),
+        {issue: (list(i.categories), i.words) for issue, i in answers.interests.items()},
+        list(answers.ranking),
+        {item: answers.share_level(item) for item in answers.items(conversation.issues)},
+    )
+
+
+async def _load(store: Store, seat_id: str) -> Any:
+    async with unit(store) as tx:
+        return await tx.load_caucus(seat_id)
+
+
+async def test_caucus_survives_restart(store: Store, open_store: StoreFactory) -> None:
+    """Answers saved one update at a time read back the same step, cursor and answers from a new process."""
+    case_id, (seat_id,) = await seated_case(store, [ALICE])
+    issue_a, issue_b = await _issue_ids(store, case_id)
+    await caucus_step(store, seat_id, lambda c: c.join())
+    await caucus_step(store, seat_id, lambda c: c.choose_language("en"))
+    await caucus_step(store, seat_id, lambda c: c.consent())
+    await caucus_step(store, seat_id, lambda c: c.record_position("Keep the north well open"))
+    await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LIVELIHOOD, chosen=True))
+    await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.SECURITY, chosen=True))
+    await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LIVELIHOOD, chosen=False))
+    await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LAND, chosen=True))
+    await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LAND, chosen=True))
+    await caucus_step(store, seat_id, lambda c: c.confirm_categories())
+    middle = await caucus_step(store, seat_id, lambda c: c.record_interest_words("Our cattle — سلام"))
+    assert (middle.step, middle.cursor) == (CaucusStep.POSITION, 1)
+
+    await store.engine.dispose()
+    restarted = await open_store()
+    assert _snapshot(await _load(restarted, seat_id)) == _snapshot(middle)
+
+    await caucus_step(restarted, seat_id, lambda c: c.record_position("Routes agreed by season"))
+    await caucus_step(restarted, seat_id, lambda c: c.choose_category(InterestCategory.CULTURE, chosen=True))
+    await caucus_step(restarted, seat_id, lambda c: c.confirm_categories())
+    await caucus_step(restarted, seat_id, lambda c: c.record_interest_words("Tradition"))
+    share = {
+        ItemKey(ItemKind.POSITION, issue_a): ShareLevel.PRIVATE,
+        ItemKey(ItemKind.INTERESTS, issue_b): ShareLevel.JOINT,
+    }
+    final = await finish_caucus(restarted, seat_id, first_ranked=issue_b, share=share)
+    assert (final.step, final.cursor) == (CaucusStep.SUBMITTED, 1)
+
+    again = await open_store()
+    reloaded = await _load(again, seat_id)
+    assert _snapshot(reloaded) == _snapshot(final)
+    assert reloaded.answers.positions == {issue_a: "Keep the north well open", issue_b: "Routes agreed by season"}
+    assert reloaded.answers.interests[issue_a].categories == [InterestCategory.SECURITY, InterestCategory.LAND]
+    assert reloaded.answers.interests[issue_a].words == "Our cattle — سلام"
+    assert reloaded.answers.ranking == [issue_b, issue_a]
+    assert reloaded.answers.share_level(ItemKey(ItemKind.POSITION, issue_a)) is ShareLevel.PRIVATE
+    assert reloaded.answers.share_level(ItemKey(ItemKind.INTERESTS, issue_b)) is ShareLevel.JOINT
+    assert reloaded.answers.share_level(ItemKey(ItemKind.RANKING)) is ShareLevel.MEDIATOR
+    async with unit(again) as tx:
+        status = (await tx.seat_statuses(case_id))[0]
+        assert (status.step, status.joined, status.submitted) == (CaucusStep.SUBMITTED.value, True, True)
+
+
+async def test_submitted_parties(store: Store) -> None:
+    """submitted_parties lists only submitted parties, each with its own answers and share levels."""
+    case_id, (alice_seat, bob_seat) = await seated_case(store, [ALICE, BOB])
+    issue_a, issue_b = await _issue_ids(store, case_id)
+    categories = [[InterestCategory.JUSTICE], [InterestCategory.DIGNITY, InterestCategory.OTHER]]
+    await answer_issues(store, alice_seat, positions=["A1", "A2"], words=["wa1", "wa2"], categories=categories)
+    share = {ItemKey(ItemKind.POSITION, issue_b): ShareLevel.JOINT, ItemKey(ItemKind.RANKING): ShareLevel.PRIVATE}
+    await finish_caucus(store, alice_seat, first_ranked=issue_a, share=share)
+    await answer_issues(store, bob_seat, positions=["B1", "B2"], words=["wb1", "wb2"], categories=categories)
+
+    async with unit(store) as tx:
+        parties = await tx.submitted_parties(case_id)
+    assert [(party.seat_id, party.label) for party in parties] == [(alice_seat, DEFAULT_PARTIES[0])]
+    answers = parties[0].answers
+    assert answers.positions == {issue_a: "A1", issue_b: "A2"}
+    assert {k: (v.categories, v.words) for k, v in answers.interests.items()} == {
+        issue_a: ([InterestCategory.JUSTICE], "wa1"),
+        issue_b: ([InterestCategory.DIGNITY, InterestCategory.OTHER], "wa2"),
+    }
+    assert answers.ranking == [issue_a, issue_b]
+    assert {item: answers.share_level(item) for item in answers.items(await _issues(store, case_id))} == {
+        ItemKey(ItemKind.POSITION, issue_a): ShareLevel.MEDIATOR,
+        ItemKey(ItemKind.INTERESTS, issue_a): ShareLevel.MEDIATOR,
+        ItemKey(ItemKind.POSITION, issue_b): ShareLevel.JOINT,
+        ItemKey(ItemKind.INTERESTS, issue_b): ShareLevel.MEDIATOR,
+        ItemKey(ItemKind.RANKING): ShareLevel.PRIVATE,
+    }
+
+
+async def _issues(store: Store, case_id: str) -> Any:
+    async with unit(store) as tx:
+        return await tx.issues(case_id)
+
+
+# Update de-duplication -------------------------------------------------------------------------------
+
+async def test_update_deduplication(store: Store, open_store: StoreFactory) -> None:
+    """An update id opens one transaction; the same id again yields None, after a restart too."""
+    async with store.transaction(update_id=42) as tx:
+        assert tx is not None
+        await tx.set_language(ALICE, "fr")
+    async with store.transaction(update_id=42) as tx:
+        assert tx is None
+    async with store.transaction(update_id=43) as tx:
+        assert tx is not None
+    restarted = await open_store()
+    for update_id in (42, 43):
+        async with restarted.transaction(update_id=update_id) as tx:
+            assert tx is None
+    async with unit(restarted) as tx:
+        assert (await tx.user(ALICE)).language == "fr"
+
+
+async def test_failed_update_is_not_marked_processed(store: Store) -> None:
+    """An update whose transaction raises leaves nothing behind, so its redelivery is processed."""
+    with pytest.raises(RuntimeError, match="crash"):
+        async with store.transaction(update_id=7) as tx:
+            assert tx is not None
+            await tx.set_language(ALICE, "fr")
+            raise RuntimeError("crash")
+    async with store.transaction(update_id=7) as tx:
+        assert tx is not None
+        assert (await tx.user(ALICE)).language is None
+
+
+# At rest ---------------------------------------------------------------------------------------------
+
+async def _all_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table in the database, found by reflection."""
+    async with engine.connect() as connection:
+        metadata = MetaData()
+        await connection.run_sync(metadata.reflect)
+        return {
+            name: [tuple(row) for row in (await connection.execute(select(table))).all()]
+            for name, table in metadata.tables.items()
+        }
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="ignore")
+    return str(value)
+
+
+async def test_nothing_typed_is_stored_in_clear(store: Store, database: Database) -> None:
+    """A unique marker typed into a title, issue, label, answers and an outgoing message appears in no
+    column of any table; nor do the invite token or the party's Telegram id. For SQLite, the database
+    file and its WAL do not contain the marker bytes either."""
+    marker = f"CANARY-{uuid.uuid4().hex}"
+    async with unit(store) as tx:
+        case_id = (await tx.create_case(MEDIATOR_ID)).id
+        draft = await tx.load_draft(case_id)
+        draft.name_case(f"Case {marker}")
+        draft.add_issue(f"Issue {marker}")
+        draft.add_issue("Second issue")
+        draft.finish_issues()
+        draft.add_party(f"Party {marker}")
+        draft.add_party("Other party")
+        draft.finish_parties()
+        await tx.save_draft(case_id, draft)
+    invite = (await issue_invites(store, case_id))[0]
+    seat_id = await claim(store, invite.token, ALICE)
+    assert seat_id is not None
+    await answer_issues(
+        store, seat_id, positions=[f"Position {marker}", "plain"], words=[f"Words {marker}", "plain"],
+        categories=[[InterestCategory.LAND], [InterestCategory.OTHER]],
+    )
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, f"You said: {marker}", [[{"text": marker, "data": "x"}]],
+                         key_id=await tx.seat_key_id(seat_id))
+        await tx.enqueue(MEDIATOR_ID, f"Case {marker} is ready", [])
+    async with unit(store) as tx:
+        assert (await tx.case_info(case_id)).title == f"Case {marker}"  # it was stored, encrypted
+
+    secrets_in_clear = {"marker": marker, "invite token": invite.token, "telegram id": str(ALICE)}
+    rows = await _all_rows(store.engine)
+    assert {"cases", "issues", "seats", "answers", "outbox", "data_keys"} <= set(rows)
+    assert rows["answers"], "the scan must see the stored answers"
+    for table, table_rows in rows.items():
+        for row in table_rows:
+            for value in row:
+                shown = _as_text(value)
+                for what, secret in secrets_in_clear.items():
+                    assert secret not in shown, f"{what} stored in clear in table {table}"
+
+    if database.path is not None:
+        files = [database.path, database.path.with_name(database.path.name + "-wal")]
+        assert files[0].exists()
+        for path in files:
+            if path.exists():
+                content = await asyncio.to_thread(path.read_bytes)
+                assert marker.encode() not in content, f"marker in {path.name}"
+        await store.engine.dispose()  # checkpoint the WAL into the main file
+        content = await asyncio.to_thread(database.path.read_bytes)
+        assert marker.encode() not in content
+
+
+# Moved ciphertexts -----------------------------------------------------------------------------------
+
+async def test_answer_ciphertext_moved_to_another_row_fails(store: Store) -> None:
+    """An answer's ciphertext copied onto another answer row of the same party fails to load."""
+    _, (seat_id,) = await seated_case(store, [ALICE])
+    await answer_issues(store, seat_id, positions=["first", "second"], words=["w1", "w2"],
+                        categories=[[InterestCategory.LAND], [InterestCategory.LAND]])
+    async with store.engine.begin() as connection:
+        source, target = (await connection.execute(
+            select(Answer.id, Answer.value_enc).where(Answer.seat_id == seat_id, Answer.kind == "position")
+        )).all()
+        await connection.execute(update(Answer).where(Answer.id == target.id).values(value_enc=source.value_enc))
+    with pytest.raises(DecryptionError):
+        await _load(store, seat_id)
+
+
+async def test_swapped_labels_fail(store: Store) -> None:
+    """Swapping the encrypted labels of two seats of a case makes reading either label fail."""
+    case_id = await create_case(store)
+    async with store.engine.begin() as connection:
+        first, second = (await connection.execute(
+            select(Seat.id, Seat.label_enc).where(Seat.case_id == case_id).order_by(Seat.ordinal)
+        )).all()
+        await connection.execute(update(Seat).where(Seat.id == first.id).values(label_enc=second.label_enc))
+        await connection.execute(update(Seat).where(Seat.id == second.id).values(label_enc=first.label_enc))
+    for read in (
+        lambda tx: tx.seat_statuses(case_id),
+        lambda tx: tx.load_draft(case_id),
+        lambda tx: tx.seat_label(first.id),
+        lambda tx: tx.seat_label(second.id),
+        lambda tx: tx.issue_invites(case_id, timedelta(days=1)),
+    ):
+        with pytest.raises(DecryptionError):
+            async with unit(store) as tx:
+                await read(tx)
+
+
+# Outbox ----------------------------------------------------------------------------------------------
+
+async def test_outbox_delivers_in_order(store: Store) -> None:
+    """Queued messages come back decrypted, oldest first, with their buttons and edit target."""
+    case_id, (seat_id,) = await seated_case(store, [ALICE])
+    buttons = [[{"text": "Oui ✓", "data": "tok1"}, {"text": "Non", "data": "tok2"}]]
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "first — سلام", buttons, key_id=await tx.seat_key_id(seat_id))
+        await tx.enqueue(MEDIATOR_ID, "second", [], key_id=await tx.case_key_id(case_id))
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "third", [], method="edit", message_id=77)
+    assert await store.has_pending_outbox()
+    messages = await store.pending_outbox()
+    assert [(m.chat_id, m.method, m.text, m.buttons, m.message_id, m.attempts) for m in messages] == [
+        (ALICE, "send", "first — سلام", buttons, None, 0),
+        (MEDIATOR_ID, "send", "second", [], None, 0),
+        (ALICE, "edit", "third", [], 77, 0),
+    ]
+    assert [m.seq for m in messages] == sorted(m.seq for m in messages)
+    assert len(await store.pending_outbox(limit=2)) == 2
+
+
+async def test_finished_outbox_keeps_no_payload(store: Store) -> None:
+    """A delivered message loses its payload and is no longer pending."""
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "one", [])
+        await tx.enqueue(ALICE, "two", [])
+    first, second = await store.pending_outbox()
+    await store.finish_outbox(first.seq, "sent")
+    assert [m.seq for m in await store.pending_outbox()] == [second.seq]
+    async with store.engine.connect() as connection:
+        row = (await connection.execute(
+            select(OutboxMessage.status, OutboxMessage.payload_enc, OutboxMessage.sent_at)
+            .where(OutboxMessage.seq == first.seq)
+        )).one()
+    assert row.status == "sent"
+    assert row.payload_enc is None
+    assert row.sent_at is not None
+    await store.finish_outbox(second.seq, "undeliverable")
+    assert await store.pending_outbox() == []
+    assert not await store.has_pending_outbox()
+
+
+async def test_retried_outbox_waits_until_due(store: Store) -> None:
+    """A message put back for retry is not pending before its delay has passed, and then is again."""
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "later", [])
+    (message,) = await store.pending_outbox()
+    await store.retry_outbox(message.seq, timedelta(hours=1))
+    assert await store.pending_outbox() == []
+    await store.retry_outbox(message.seq, timedelta(seconds=-1))
+    (again,) = await store.pending_outbox()
+    assert (again.seq, again.text, again.attempts) == (message.seq, "later", 2)
+
+
+# Concurrency -----------------------------------------------------------------------------------------
+
+async def test_concurrent_transactions(store: Store) -> None:
+    """20 transactions run at once, each recording an update and a user, all commit (no "database is locked")."""
+    count = 20
+
+    async def handle(number: int) -> None:
+        async with store.transaction(update_id=10_000 + number) as tx:
+            assert tx is not None
+            await tx.user(300_000_000 + number)
+            await asyncio.sleep(0.005)  # hold the transaction open while others queue
+            await tx.set_language(300_000_000 + number, "en")
+
+    await asyncio.gather(*(handle(number) for number in range(count)))
+    async with unit(store) as tx:
+        assert await tx.session.scalar(select(func.count()).select_from(ProcessedUpdate)) == count
+        assert await tx.session.scalar(
+            select(func.count()).select_from(User).where(User.language == "en")
+        ) == count
+
+
+# Migrations ------------------------------------------------------------------------------------------
+
+def _migration_state(connection: Connection) -> tuple[str | None, list[Any]]:
+    context = MigrationContext.configure(connection)
+    return context.get_current_revision(), compare_metadata(context, Base.metadata)
+
+
+async def test_migration_matches_models(database: Database) -> None:
+    """After upgrade the database is at the newest revision and autogenerate finds no difference from the models."""
+    engine = create_engine(database.url)
+    try:
+        async with engine.connect() as connection:
+            revision, differences = await connection.run_sync(_migration_state)
+    finally:
+        await engine.dispose()
+    assert revision == ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+    assert differences == []
+
