@@ -46,7 +46,7 @@ async def _run() -> int:
         await bot.start()
     except StartupError as error:
         await bot.stop()
-        print(f"caucusbot: {error}", file=sys.stderr)  # noqa: T201 - the one line an operator reads
+        print(f"caucusbot: {error}", file=sys.stderr)
         return 2
     await stop.wait()
     await bot.stop()
@@ -66,13 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(logging.WARNING if args.command == "demo" else logging.INFO)
     try:
         if args.command == "keys":
-            print(MasterKey.generate().to_base64())  # noqa: T201 - printing the new key is the point
+            print(MasterKey.generate().to_base64())
             return 0
         if args.command == "db":
             from storage.migrate import upgrade  # noqa: PLC0415
 
             upgrade(read_database_url(environment(None)))
-            print("database is up to date")  # noqa: T201
+            print("database is up to date")
             return 0
         if args.command == "demo":
             from bot.demo import run_demo  # noqa: PLC0415
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args.case_id)
         return asyncio.run(_run())
     except ConfigError as error:
-        print(f"caucusbot: {error}", file=sys.stderr)  # noqa: T201
+        print(f"caucusbot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

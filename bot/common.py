@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot import views
-from bot.i18n import LANGUAGES, _
+from bot.i18n import LANGUAGES, Text, _
 from bot.mediator import _show_draft
 from bot.party import open_invite, show_step
 from bot.replies import ButtonSpec, Reply
@@ -42,7 +41,7 @@ async def start(turn: Turn, args: list[str]) -> None:
     await turn.reply(Reply.of(await _welcome(turn)))
 
 
-async def _welcome(turn: Turn) -> views.Text:
+async def _welcome(turn: Turn) -> Text:
     if turn.runtime.is_mediator(turn.user_id):
         return _("Welcome, mediator. /newcase opens a case; /status and /summary follow it; /help lists everything.")
     return _("Welcome. This bot supports confidential mediation. If a mediator invited you, "

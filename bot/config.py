@@ -13,7 +13,15 @@ from storage.crypto import MasterKey
 from storage.db import default_sqlite_url, normalise_url
 from storage.errors import StorageError
 
-__all__ = ["ConfigError", "Settings", "environment", "load_dotenv", "read_database_url", "read_master_key", "read_settings"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "environment",
+    "load_dotenv",
+    "read_database_url",
+    "read_master_key",
+    "read_settings",
+]
 
 _TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -70,7 +78,9 @@ def read_master_key(env: Mapping[str, str]) -> MasterKey:
         try:
             return MasterKey.from_base64(inline)
         except StorageError as error:
-            raise ConfigError(f"CAUCUS_MASTER_KEY is malformed: {error} (make one with: caucusbot keys generate)") from None
+            raise ConfigError(
+                f"CAUCUS_MASTER_KEY is malformed: {error} (make one with: caucusbot keys generate)"
+            ) from None
     if path:
         try:
             return MasterKey.from_file(Path(path))
@@ -78,7 +88,9 @@ def read_master_key(env: Mapping[str, str]) -> MasterKey:
             raise ConfigError("CAUCUS_MASTER_KEY_FILE cannot be read") from None
         except (StorageError, UnicodeDecodeError):
             raise ConfigError("CAUCUS_MASTER_KEY_FILE does not hold a base64 key of 32 bytes") from None
-    raise ConfigError("CAUCUS_MASTER_KEY is not set (or set CAUCUS_MASTER_KEY_FILE; make one with: caucusbot keys generate)")
+    raise ConfigError(
+        "CAUCUS_MASTER_KEY is not set (or set CAUCUS_MASTER_KEY_FILE; make one with: caucusbot keys generate)"
+    )
 
 
 def read_database_url(env: Mapping[str, str]) -> str:

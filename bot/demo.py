@@ -105,14 +105,14 @@ async def run_demo(language: str = "en") -> int:
         finally:
             await local.stop()
         for party, user in users.items():
-            print(format_transcript(f"{party} (party, private chat)", standin.events(user.user_id)))  # noqa: T201
-            print()  # noqa: T201
-        print(format_transcript("Mediator (private chat)", standin.events(MEDIATOR_ID)))  # noqa: T201
-        print()  # noqa: T201
-        print("=== The mediator's summary ===")  # noqa: T201
+            print(format_transcript(f"{party} (party, private chat)", standin.events(user.user_id)))
+            print()
+        print(format_transcript("Mediator (private chat)", standin.events(MEDIATOR_ID)))
+        print()
+        print("=== The mediator's summary ===")
         for message in standin.messages(MEDIATOR_ID)[summary_from:]:
-            print(message.text)  # noqa: T201
-        print()  # noqa: T201
-        print(f"Demo finished in {time.monotonic() - started:.1f} s: real bot, SQLite, AES-GCM, "  # noqa: T201
+            print(message.text)
+        print()
+        print(f"Demo finished in {time.monotonic() - started:.1f} s: real bot, SQLite, AES-GCM, "
               f"Bot API stand-in at {standin.base_url.rsplit('/', 1)[0]}.")
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -80,7 +81,7 @@ class CaucusHandlers:
         ]
         application.add_handlers(handlers)
 
-    def _wrap(self, handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    def _wrap(self, handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
         async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await self.handle(update, handler, list(context.args or []))
 
@@ -129,8 +130,8 @@ class CaucusHandlers:
                 turn = Turn(self.runtime, tx, update, await tx.user(update.effective_user.id))
                 await turn.reply(Reply.of(_FAILED))
                 language = turn.language
-        except Exception as error:  # noqa: BLE001 - the store itself is failing; the update will be redelivered
-            logger.error("could not record failed update %s: %s", update.update_id, type(error).__name__)
+        except Exception as error:
+            logger.exception("could not record failed update %s: %s", update.update_id, type(error).__name__)
             raise
         await self._answer_button(update, _FAILED, language)
 

@@ -113,7 +113,7 @@ class Translator:
         if isinstance(text, str):
             return text if isinstance(text, Markup) else html.escape(text, quote=False)
         if text.plural is not None and text.count is not None:
-            template = self._translations.ngettext(text.msgid, text.plural, text.count)
+            template = str(self._translations.ngettext(text.msgid, text.plural, text.count))
         else:
             template = self._translations.gettext(text.msgid)
         if not text.params:
@@ -128,7 +128,7 @@ def translator(language: str | None) -> Translator:
 
 def pick_language(stored: str | None, telegram_code: str | None) -> str:
     """The stored choice, else the Telegram app's language when we have it, else English."""
-    if stored in LANGUAGES:
+    if stored is not None and stored in LANGUAGES:
         return stored
     base = (telegram_code or "").split("-")[0].lower()
     return base if base in LANGUAGES else DEFAULT_LANGUAGE

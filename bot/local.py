@@ -27,9 +27,9 @@ class LocalBot:
     async def stop(self) -> None:
         await self.bot.stop()
 
-    async def settle(self, timeout: float = 15.0) -> None:
-        """Wait until every queued update is committed and every reply delivered."""
-        deadline = time.monotonic() + timeout
+    async def settle(self, within: float = 15.0) -> None:
+        """Wait until every queued update is committed and every reply delivered (TimeoutError after ``within`` s)."""
+        deadline = time.monotonic() + within
         quiet_rounds = 0
         while quiet_rounds < 3:
             if time.monotonic() > deadline:

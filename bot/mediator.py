@@ -84,7 +84,8 @@ async def draft_button(turn: Turn, case_id: str, action: str) -> None:
     ), key_id=key_id)
     for invite in invites:
         await turn.reply(Reply.of(
-            _("Invitation for {party}: {link}", party=user_text(invite.label), link=turn.runtime.invite_link(invite.token)),
+            _("Invitation for {party}: {link}",
+              party=user_text(invite.label), link=turn.runtime.invite_link(invite.token)),
         ), key_id=key_id)
     await turn.reply(Reply.of(_("/status {case} shows who has joined and how far each party is.", case=info.short_id)))
 

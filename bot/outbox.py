@@ -63,8 +63,8 @@ class OutboxSender:
             self.busy = True
             try:
                 await self.deliver_pending()
-            except Exception as error:  # noqa: BLE001 - the loop must survive a failing database
-                logger.error("outbox delivery round failed: %s", type(error).__name__)
+            except Exception as error:
+                logger.exception("outbox delivery round failed: %s", type(error).__name__)
             finally:
                 self.busy = False
 

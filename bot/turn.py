@@ -60,7 +60,8 @@ class Turn:
         self.user = user
         effective_user = update.effective_user
         effective_chat = update.effective_chat
-        assert effective_user is not None and effective_chat is not None  # noqa: S101 - filtered before
+        if effective_user is None or effective_chat is None:
+            raise ValueError("only updates with a sender and a chat are handled")
         self.user_id = effective_user.id
         self.chat_id = effective_chat.id
         self.telegram_language = effective_user.language_code

@@ -13,7 +13,7 @@ from flows.machines import CAUCUS_MACHINE, CaucusStep
 from flows.model import CaucusAnswers, InterestCategory, Interests, Issue, ItemKey, ItemKind, ShareLevel
 from flows.text import clean_text
 
-__all__ = ["CaucusConversation", "SUPPORTED_LANGUAGES"]
+__all__ = ["SUPPORTED_LANGUAGES", "CaucusConversation"]
 
 SUPPORTED_LANGUAGES = ("en", "fr")
 

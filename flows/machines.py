@@ -10,17 +10,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from transitions import Machine, MachineError
 
 from flows.errors import StepMismatch
 
 __all__ = [
-    "CASE_TRANSITIONS",
-    "CAUCUS_TRANSITIONS",
     "CASE_MACHINE",
+    "CASE_TRANSITIONS",
     "CAUCUS_MACHINE",
+    "CAUCUS_TRANSITIONS",
     "CaseStage",
     "CaucusStep",
     "FlowMachine",
@@ -103,12 +103,6 @@ CAUCUS_TRANSITIONS: Sequence[Transition] = (
 )
 
 
-class StatefulModel(Protocol):
-    """What a machine needs from a conversation: its current state (guards are its methods)."""
-
-    state: enum.Enum
-
-
 @dataclass(frozen=True)
 class FlowMachine:
     """One shared `transitions` machine for every conversation of a kind."""
@@ -127,7 +121,7 @@ class FlowMachine:
         )
         object.__setattr__(self, "_machine", machine)
 
-    def fire(self, model: StatefulModel, trigger: str) -> bool:
+    def fire(self, model: Any, trigger: str) -> bool:
         """Fire ``trigger`` on ``model``; False when a guard refused, StepMismatch when not allowed here."""
         machine: Machine = object.__getattribute__(self, "_machine")
         machine.add_model(model, initial=model.state)

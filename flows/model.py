@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class ShareLevel(enum.StrEnum):

@@ -22,8 +22,8 @@ from storage.errors import CryptoError, DecryptionError, UnknownMasterKeyError
 
 __all__ = [
     "FORMAT_VERSION",
-    "FieldContext",
     "FieldCipher",
+    "FieldContext",
     "KeyRing",
     "LookupHasher",
     "MasterKey",

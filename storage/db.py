@@ -25,7 +25,7 @@ def normalise_url(url: str) -> URL:
     """Accept the usual spellings and pick the async driver."""
     try:
         parsed = make_url(url)
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy raises several types for bad URLs
+    except Exception as error:
         raise StorageError("not a database URL") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":

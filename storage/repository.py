@@ -11,7 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -305,7 +305,7 @@ class Transaction:
         row = await self._locked(Case, case_id) if lock else await self.session.get(Case, case_id)
         if row is None:
             raise StorageError("no such case")
-        return row  # type: ignore[no-any-return]
+        return row
 
     async def _case_cipher(self, case: Case) -> FieldCipher:
         return await self._keys.cipher(case.key_id)
@@ -322,6 +322,10 @@ class Transaction:
             .order_by(Case.created_at.desc())
         )).all()
         return [await self.case_info(case_id) for case_id in ids]
+
+    async def case_id_for(self, short_id: str) -> str | None:
+        """The case with this short id, whoever its mediator (for the operator's command line)."""
+        return await self.session.scalar(select(Case.id).where(Case.short_id == short_id.strip().lower()))
 
     async def find_case(self, mediator_user_id: int, short_id: str) -> CaseInfo | None:
         """The mediator's case with this short id; None for unknown and for someone else's alike."""

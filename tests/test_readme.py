@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _diagrams_module():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("diagrams", ROOT / "scripts" / "diagrams.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -27,4 +28,5 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command = 'python -m pytest'
-    assert command in readme and command in ci
+    assert command in readme
+    assert command in ci

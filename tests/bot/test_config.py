@@ -20,7 +20,7 @@ GOOD = {"TELEGRAM_BOT_TOKEN": "123:abc_DEF-9", "CAUCUS_MASTER_KEY": KEY, "CAUCUS
 def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "CAUCUS_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot.cli", *args], check=False, capture_output=True, text=True, timeout=60,
         env={**base, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **env}, cwd=cwd,
     )
 

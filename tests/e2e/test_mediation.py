@@ -201,7 +201,8 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
         await second.settle()
         last = party.last_message()
         assert last is not None
-        assert "Issue 1 of 2" in last.text and "Why" in last.text  # the interests step, not the start
+        assert "Issue 1 of 2" in last.text
+        assert "Why" in last.text
         party.press("Security")
         await second.settle()
         party.press("Done")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flows.model import CaucusAnswers, InterestCategory, Interests, Issue, ItemKey, ItemKind, PartyView, ShareLevel
+from flows.model import (
+    CaucusAnswers,
+    InterestCategory,
+    Interests,
+    Issue,
+    ItemKey,
+    ItemKind,
+    PartyView,
+    ShareLevel,
+)
 from flows.summary import build_summary
 
 ISSUES = [Issue("i1", "Water"), Issue("i2", "Land")]

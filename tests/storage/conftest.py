@@ -167,7 +167,9 @@ async def claim(store: Store, token: str, user_id: int) -> str | None:
         return await tx.claim_seat(token, user_id)
 
 
-async def seated_case(store: Store, user_ids: Iterable[int], *, title: str = "Riverbank dispute") -> tuple[str, list[str]]:
+async def seated_case(
+    store: Store, user_ids: Iterable[int], *, title: str = "Riverbank dispute"
+) -> tuple[str, list[str]]:
     """A case whose seats are claimed, in order, by ``user_ids``; returns (case id, seat ids)."""
     case_id = await create_case(store, title=title)
     invites = await issue_invites(store, case_id)
@@ -214,8 +216,8 @@ async def finish_caucus(
     store: Store, seat_id: str, *, first_ranked: str, share: dict[ItemKey, ShareLevel],
 ) -> CaucusConversation:
     """Rank (the last issue joins by itself), set share levels, and submit."""
-    conversation = await caucus_step(store, seat_id, lambda c: c.rank_issue(first_ranked))
+    await caucus_step(store, seat_id, lambda c: c.rank_issue(first_ranked))
     for item, level in share.items():
-        conversation = await caucus_step(store, seat_id, lambda c, i=item, v=level: c.set_share_level(i, v))
+        await caucus_step(store, seat_id, lambda c, i=item, v=level: c.set_share_level(i, v))
     await caucus_step(store, seat_id, lambda c: c.request_submit())
     return await caucus_step(store, seat_id, lambda c: c.submit())
