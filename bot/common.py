@@ -92,5 +92,6 @@ async def choose_language(turn: Turn, language: str) -> None:
         raise ValueError("unknown language")
     await turn.tx.set_language(turn.user_id, language)
     await turn.reload_user()
+    # TRANSLATORS: name your own language here: this confirms the switch to it.
     await turn.reply(Reply.of(_("From now on I will write to you in English.")))
     await resume(turn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import views
-from bot.i18n import _, user_text
+from bot.i18n import _, ngettext, user_text
 from bot.replies import Reply
 from bot.turn import Scope, Turn
 from flows.machines import CaseStage
@@ -78,9 +78,11 @@ async def draft_button(turn: Turn, case_id: str, action: str) -> None:
     key_id = await turn.tx.case_key_id(case_id)
     await turn.reply(Reply.of(
         _("Case <b>{case}</b> is ready: {title}", case=info.short_id, title=user_text(info.title)),
-        _("Send each party its own link, privately. Each link works once, for one Telegram account, "
-          "and expires in {days} days. Forward each message below to its party.",
-          days=turn.runtime.settings.invite_valid_for.days),
+        ngettext("Send each party its own link, privately. Each link works once, for one Telegram account, "
+                 "and expires in {count} day. Forward each message below to its party.",
+                 "Send each party its own link, privately. Each link works once, for one Telegram account, "
+                 "and expires in {count} days. Forward each message below to its party.",
+                 turn.runtime.settings.invite_valid_for.days),
     ), key_id=key_id)
     for invite in invites:
         await turn.reply(Reply.of(

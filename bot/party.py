@@ -58,7 +58,7 @@ async def party_text(turn: Turn, seat_id: str, text: str) -> None:
                                     "The mediator will be in touch about the next steps.")))
         return
     else:
-        await turn.reply(Reply.of(_("Please answer with the buttons of the last message.")))
+        await turn.reply(Reply.of(_("Please answer with the buttons of the latest message.")))
         await show_step(turn, seat_id, conversation)
         return
     await turn.tx.save_caucus(seat_id, conversation)
@@ -113,14 +113,13 @@ async def _announce_submission(turn: Turn, seat_id: str) -> None:
     info = await turn.tx.case_info(case_id)
     seats = await turn.tx.seat_statuses(case_id)
     submitted = sum(seat.submitted for seat in seats)
-    lines = [ngettext(
-        "{party} has submitted (case {case}: {count} of {total} party).",
+    lines = [_(
         "{party} has submitted (case {case}: {count} of {total} parties).",
-        submitted, party=user_text(await turn.tx.seat_label(seat_id)), case=info.short_id, total=len(seats),
+        party=user_text(await turn.tx.seat_label(seat_id)), case=info.short_id, count=submitted, total=len(seats),
     )]
     if submitted == len(seats):
         await turn.tx.advance_case(case_id, "all_submitted")
-        lines.append(_("Every party of case {case} has submitted. Send /summary {case} for the summary.",
+        lines.append(_("Every party of case {case} has submitted. /summary {case} shows what they shared with you.",
                        case=info.short_id))
     await notify_mediator(turn, case_id, Reply.of(*lines))
 

@@ -79,10 +79,12 @@ _NEXT_LEVEL = {
 
 INVALID_INPUT: Mapping[str, Text] = {
     "empty": _("That message is empty. Please type your answer as text."),
-    "too_long": _("That is too long: please keep it under {limit} characters."),
+    "too_long": _("That is too long: please keep it to at most {limit} characters."),
     "duplicate": _("That name is already on the list."),
-    "too_many": _("That is the most this case can have ({limit})."),
-    "too_few": _("Please add at least {limit} first."),
+    "too_many_issues": _("A case can have at most {limit} issues."),
+    "too_few_issues": _("Please add at least {limit} issues first."),
+    "too_many_parties": _("A case can have at most {limit} parties."),
+    "too_few_parties": _("Please add at least {limit} parties first."),
     "no_category": _("Please choose at least one kind of interest, then tap Done."),
 }
 
@@ -172,7 +174,7 @@ def _item_preview(conversation: CaucusConversation, key: ItemKey) -> Text | Mark
         return preview(answers.positions[key.issue_id])
     if key.kind is ItemKind.INTERESTS:
         return preview(answers.interests[key.issue_id].words)
-    return _("{count} issues ranked", count=len(answers.ranking))
+    return ngettext("{count} issue ranked", "{count} issues ranked", len(answers.ranking))
 
 
 def review_view(conversation: CaucusConversation) -> Reply:
@@ -251,14 +253,15 @@ def draft_step(info: CaseInfo, draft: CaseDraft) -> Reply:
         return Reply.of(
             ngettext("{count} issue so far.", "{count} issues so far.", count),
             _("Send the issues to be negotiated, one per message (at least {minimum}, at most {maximum}), "
-              "then tap Done.", minimum=MIN_ISSUES, maximum=MAX_ISSUES),
+              "then tap \u201cDone adding issues\u201d.", minimum=MIN_ISSUES, maximum=MAX_ISSUES),
             buttons=[[ButtonSpec(_("Done adding issues"), "issues_done")]],
         )
     count = len(draft.parties)
     return Reply.of(
         ngettext("{count} party so far.", "{count} parties so far.", count),
         _("Send the label of each party, one per message, as the parties will see it "
-          "(for example \u201cParty A\u201d; at least {minimum}, at most {maximum}), then tap Done.",
+          "(for example \u201cParty A\u201d; at least {minimum}, at most {maximum}), "
+          "then tap \u201cDone adding parties\u201d.",
           minimum=MIN_PARTIES, maximum=MAX_PARTIES),
         buttons=[[ButtonSpec(_("Done adding parties"), "parties_done")]],
     )
@@ -278,8 +281,8 @@ def status_view(info: CaseInfo, seats: list[SeatStatus], language: str) -> Reply
         "",
     ]
     submitted = sum(seat.submitted for seat in seats)
-    lines.append(ngettext("{count} of {total} party has submitted.", "{count} of {total} parties have submitted.",
-                          submitted, total=len(seats)))
+    # A case always has two parties or more, so "parties" needs no plural forms.
+    lines.append(_("Submitted: {count} of {total} parties.", count=submitted, total=len(seats)))
     lines.extend(
         _("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
           step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, language))
@@ -292,16 +295,15 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
     """The mediator's summary; holds only items the parties allowed the mediator to read."""
     lines: list[Text | str] = [
         _("<b>Summary of case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
-        ngettext("Based on {count} of {total} party.", "Based on {count} of {total} parties.",
-                 len(summary.parties), total=total_parties),
+        _("Based on the answers of {count} of {total} parties.", count=len(summary.parties), total=total_parties),
         "",
         _("<b>Shared interests</b>"),
     ]
     if not summary.shared_interests:
         lines.append(_("None yet: no interest category is held by two or more parties."))
     for shared in summary.shared_interests:
-        lines.append(ngettext("• {category}: held by {count} party", "• {category}: held by {count} parties",
-                              shared.party_count, category=CATEGORY_NAMES[shared.category]))
+        lines.append(_("• {category}: shared by {count} parties",
+                       count=shared.party_count, category=CATEGORY_NAMES[shared.category]))
         lines.extend(
             Text("    {party} ({issue}): {words}", params={
                 "party": user_text(holder.party), "issue": user_text(holder.issue), "words": user_text(holder.words)})

@@ -63,13 +63,13 @@ class CaseDraft:
         if title.casefold() in {issue.casefold() for issue in self.issues}:
             raise InvalidInput("duplicate")
         if not self.fire("add_issue"):
-            raise InvalidInput("too_many", limit=MAX_ISSUES)
+            raise InvalidInput("too_many_issues", limit=MAX_ISSUES)
         self.issues.append(title)
         return title
 
     def finish_issues(self) -> None:
         if not self.fire("finish_issues"):
-            raise InvalidInput("too_few", limit=MIN_ISSUES)
+            raise InvalidInput("too_few_issues", limit=MIN_ISSUES)
 
     def add_party(self, raw: str) -> str:
         if self.stage is not CaseStage.DRAFT_PARTIES:
@@ -78,10 +78,10 @@ class CaseDraft:
         if label.casefold() in {party.casefold() for party in self.parties}:
             raise InvalidInput("duplicate")
         if not self.fire("add_party"):
-            raise InvalidInput("too_many", limit=MAX_PARTIES)
+            raise InvalidInput("too_many_parties", limit=MAX_PARTIES)
         self.parties.append(label)
         return label
 
     def finish_parties(self) -> None:
         if not self.fire("finish_parties"):
-            raise InvalidInput("too_few", limit=MIN_PARTIES)
+            raise InvalidInput("too_few_parties", limit=MIN_PARTIES)

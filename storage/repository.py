@@ -140,22 +140,27 @@ class Store:
 
     async def open(self) -> None:
         """Load (or create on first start) the look-up key and the system data key."""
+        self._hasher = LookupHasher(await self._system_key("lookup"))
+        await self._system_key("system")
+        self._system_key_id = "system"
+
+    async def _system_key(self, scope: str) -> bytes:
+        """A process-wide data key whose id is its scope, so processes starting at once agree on one."""
         async with self._sessions() as session, session.begin():
-            keys = _Keys(session, self.ring)
-            rows = {row.scope: row for row in (await session.scalars(
-                select(DataKey).where(DataKey.scope.in_(("lookup", "system")))
-            )).all()}
-            for scope in ("lookup", "system"):
-                if scope not in rows:
-                    key_id, _ = await keys.create(scope)
-                    await session.flush()
-                    row = await session.get(DataKey, key_id)
-                    assert row is not None  # noqa: S101 - just added in this transaction
-                    rows[scope] = row
-            lookup = rows["lookup"]
-            assert lookup.wrapped is not None  # noqa: S101 - system keys are never destroyed
-            self._hasher = LookupHasher(self.ring.unwrap(lookup.kek_id, lookup.wrapped, f"lookup|{lookup.id}"))
-            self._system_key_id = rows["system"].id
+            row = await session.get(DataKey, scope)
+            if row is None:
+                raw = new_data_key()
+                kek_id, wrapped = self.ring.wrap(raw, f"{scope}|{scope}")
+                try:
+                    async with session.begin_nested():
+                        session.add(DataKey(id=scope, scope=scope, kek_id=kek_id, wrapped=wrapped))
+                except IntegrityError:  # another process created it first: use theirs
+                    row = await session.get(DataKey, scope, populate_existing=True)
+                else:
+                    return raw
+            if row is None or row.wrapped is None:
+                raise StorageError(f"the {scope} key is missing")
+            return self.ring.unwrap(row.kek_id, row.wrapped, f"{row.scope}|{row.id}")
 
     @property
     def hasher(self) -> LookupHasher:

@@ -18,7 +18,7 @@ MEDIATOR_ID = 1001
 LANGUAGE = "fr"
 ISSUES = ["Water", "Land"]
 
-USE_BUTTONS = _("Please answer with the buttons of the last message.")
+USE_BUTTONS = _("Please answer with the buttons of the latest message.")
 NOT_TEXT = _("I can only read text messages here. Please type your answer.")
 UNKNOWN_COMMAND = _("I do not know that command. /help lists what you can do.")
 STALE = _("This button is no longer valid. Please use the buttons of the latest message.")
@@ -188,4 +188,4 @@ async def test_bad_input_while_setting_up_a_case(standin: BotApiStandIn, local: 
     await local.settle()
     await refused(lambda: mediator.send_text("  water "), INVALID_INPUT["duplicate"])
     await refused(lambda: mediator.press(label(_("Done adding issues"), LANGUAGE)),
-                  Text(INVALID_INPUT["too_few"].msgid, params={"limit": 2}))
+                  Text(INVALID_INPUT["too_few_issues"].msgid, params={"limit": 2}))

@@ -130,7 +130,7 @@ def test_summary_shows_shared_interests_and_rankings_only_where_consented(mediat
     assert "Party A: 1. Access to the spring, 2. Repair of the canal" in summary
     assert "Shared interests" in summary
     # Party B kept its interests on the first issue private: they do not count, not even as a category.
-    assert re.search(r"Livelihood and economy: held by 2 parties\n.*Party A.*\n.*Party C", summary)
+    assert re.search(r"Livelihood and economy: shared by 2 parties\n.*Party A.*\n.*Party C", summary)
 
 
 def test_no_party_receives_another_partys_text(mediation: MediationRun) -> None:

@@ -21,8 +21,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
-from flows.model import InterestCategory, ItemKey, ItemKind, ShareLevel
+from flows.model import InterestCategory, Issue, ItemKey, ItemKind, ShareLevel
 from flows.setup import CaseDraft
 from storage.crypto import KeyRing
 from storage.db import create_engine
@@ -46,18 +47,17 @@ from tests.storage.conftest import (
     unit,
 )
 
-ALICE, BOB, CAROL = 200_000_001, 200_000_002, 200_000_003
-FIRST_START_RACE = (
-    "storage/repository.py Store.open: on PostgreSQL, processes starting at once each find no "
-    "'lookup'/'system' data key and each insert their own (nothing makes the scope unique), so "
-    "they hash user ids and invite tokens differently; later starts pick one of the duplicates"
-)
+ALICE, BOB = 200_000_001, 200_000_002
 URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-async def _issue_ids(store: Store, case_id: str) -> list[str]:
+async def _issues(store: Store, case_id: str) -> list[Issue]:
     async with unit(store) as tx:
-        return [issue.id for issue in await tx.issues(case_id)]
+        return await tx.issues(case_id)
+
+
+async def _issue_ids(store: Store, case_id: str) -> list[str]:
+    return [issue.id for issue in await _issues(store, case_id)]
 
 
 # Case drafts --------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ async def test_reissued_invites_revoke_old_tokens(store: Store) -> None:
 
 # Caucus ----------------------------------------------------------------------------------------------
 
-def _snapshot(conversation: Any) -> tuple[Any, ...]:
+def _snapshot(conversation: CaucusConversation) -> tuple[Any, ...]:
     """Step, cursor and every answer with its effective share level."""
     answers = conversation.answers
     return (
@@ -206,7 +206,7 @@ def _snapshot(conversation: Any) -> tuple[Any, ...]:
     )
 
 
-async def _load(store: Store, seat_id: str) -> Any:
+async def _load(store: Store, seat_id: str) -> CaucusConversation:
     async with unit(store) as tx:
         return await tx.load_caucus(seat_id)
 
@@ -285,11 +285,6 @@ async def test_submitted_parties(store: Store) -> None:
         ItemKey(ItemKind.INTERESTS, issue_b): ShareLevel.MEDIATOR,
         ItemKey(ItemKind.RANKING): ShareLevel.PRIVATE,
     }
-
-
-async def _issues(store: Store, case_id: str) -> Any:
-    async with unit(store) as tx:
-        return await tx.issues(case_id)
 
 
 # Update de-duplication -------------------------------------------------------------------------------
@@ -569,13 +564,9 @@ async def _data_keys_write_lock(database: Database) -> AsyncIterator[Callable[[i
         await engine.dispose()
 
 
-async def test_simultaneous_first_starts_share_keys(
-    database: Database, ring: KeyRing, request: pytest.FixtureRequest
-) -> None:
+async def test_simultaneous_first_starts_share_keys(database: Database, ring: KeyRing) -> None:
     """Processes starting at once on an empty database agree on one look-up key and one system key,
     so every process (and every later restart) hashes user ids and invite tokens alike."""
-    if database.backend == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=FIRST_START_RACE))
     stores = [Store(create_engine(database.url), ring) for _ in range(3)]
     try:
         async with _data_keys_write_lock(database) as release:
