@@ -18,6 +18,7 @@ from telegram.ext import (
     Application,
     BaseHandler,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -78,6 +79,7 @@ class CaucusHandlers:
             MessageHandler(private & filters.TEXT, self._wrap(self._text)),
             MessageHandler(private & filters.UpdateType.MESSAGE, self._wrap(_no_args(self._not_text))),
             MessageHandler(~private, self._leave_group),
+            ChatMemberHandler(self._leave_group, ChatMemberHandler.MY_CHAT_MEMBER),
         ]
         application.add_handlers(handlers)
 

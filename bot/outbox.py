@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from storage.repository import OutgoingMessage, Store
 
@@ -34,6 +36,14 @@ class _RateLimiter:
         self._next = max(now, self._next) + self._interval
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+def _retry_after(error: RetryAfter) -> timedelta:
+    """Telegram's requested wait. PTB 22 warns on reading it while it moves from int to timedelta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        retry = error.retry_after
+    return retry if isinstance(retry, timedelta) else timedelta(seconds=float(retry))
 
 
 def _markup(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
@@ -85,9 +95,7 @@ class OutboxSender:
         try:
             await self._send(message)
         except RetryAfter as error:
-            retry = error.retry_after
-            seconds = retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
-            await self._store.retry_outbox(message.seq, timedelta(seconds=seconds))
+            await self._store.retry_outbox(message.seq, _retry_after(error))
             return False
         except Forbidden:
             await self._store.finish_outbox(message.seq, "undeliverable")  # blocked: no retry storm

@@ -1,0 +1,60 @@
+"""Replies go through the outbox: delivered after commit, retried on 429, never retried to a blocked user."""
+
+from __future__ import annotations
+
+import time
+
+from bot.local import LocalBot
+from bot.standin import BotApiStandIn
+from tests.e2e.conftest import MEDIATOR_ID
+
+
+async def test_a_429_is_retried_after_retry_after(standin: BotApiStandIn, local: LocalBot) -> None:
+    """When Telegram answers 429 with retry_after, the reply is sent again after that delay, once."""
+    standin.fail_next("sendMessage", error_code=429, description="Too Many Requests: retry after 1", retry_after=1)
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    started = time.monotonic()
+    mediator.send_command("/help")
+    await local.settle(within=10)
+    assert time.monotonic() - started >= 0.9
+    sends = standin.calls("sendMessage")
+    assert [call.ok for call in sends] == [False, True]
+    assert len(standin.messages(MEDIATOR_ID)) == 1
+
+
+async def test_a_blocked_user_is_not_retried(standin: BotApiStandIn, local: LocalBot) -> None:
+    """A 403 'blocked by the user' marks the reply undeliverable: one attempt, no retry storm."""
+    user = standin.user(8001, "Gone")
+    user.block()
+    user.send_command("/help")
+    await local.settle()
+    assert len([call for call in standin.calls("sendMessage") if call.params.get("chat_id") == 8001]) == 1
+    assert not await local.bot.store.has_pending_outbox()
+
+
+async def test_replies_keep_their_order_within_a_chat(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Several messages for one chat arrive in the order they were queued, even after a retry."""
+    standin.fail_next("sendMessage", error_code=429, description="Too Many Requests: retry after 1", retry_after=1)
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    mediator.send_command("/newcase")
+    mediator.send_command("/help")
+    await local.settle(within=10)
+    texts = [message.text for message in standin.messages(MEDIATOR_ID)]
+    assert len(texts) == 2
+    assert texts[0].startswith("New case")
+    assert texts[1].startswith("What you can do")
+
+
+async def test_the_bot_leaves_any_group_it_is_added_to(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Added to a group, the bot leaves it and says nothing there."""
+    group = {"id": -100123, "type": "group", "title": "Valley"}
+    member = {"id": 9001, "is_bot": False, "first_name": "Someone"}
+    bot_user = {"id": 123456789, "is_bot": True, "first_name": "Caucus", "username": standin.username}
+    standin.enqueue_update({"my_chat_member": {
+        "chat": group, "from": member, "date": int(time.time()),
+        "old_chat_member": {"status": "left", "user": bot_user},
+        "new_chat_member": {"status": "member", "user": bot_user},
+    }})
+    await local.settle()
+    assert [call.params.get("chat_id") for call in standin.calls("leaveChat")] == [-100123]
+    assert standin.calls("sendMessage") == []
