@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import views
-from bot.i18n import _, ngettext, user_text
+from bot.i18n import _, user_text
 from bot.replies import Reply
 from bot.turn import Scope, Turn
 from flows.caucus import CaucusConversation
