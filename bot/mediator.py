@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import views
-from bot.i18n import _, ngettext, user_text
+from bot.i18n import Text, _, ngettext, user_text
 from bot.replies import Reply
 from bot.turn import Scope, Turn
 from flows.machines import CaseStage
@@ -23,12 +23,13 @@ async def _require_mediator(turn: Turn) -> bool:
     return False
 
 
-async def _show_draft(turn: Turn, case_id: str) -> None:
+async def _show_draft(turn: Turn, case_id: str, *, receipt: Text | None = None) -> None:
     draft = await turn.tx.load_draft(case_id)
     info = await turn.tx.case_info(case_id)
     version = await turn.tx.case_version(case_id)
-    await turn.reply(views.draft_step(info, draft), scope=Scope("case", case_id, version),
-                     key_id=await turn.tx.case_key_id(case_id))
+    prompt = views.draft_step(info, draft)
+    reply = Reply(((receipt, *prompt.lines) if receipt else prompt.lines), prompt.buttons)
+    await turn.reply(reply, scope=Scope("case", case_id, version), key_id=await turn.tx.case_key_id(case_id))
 
 
 async def new_case(turn: Turn) -> None:
@@ -43,21 +44,19 @@ async def new_case(turn: Turn) -> None:
 async def draft_text(turn: Turn, case_id: str, text: str) -> None:
     """Typed text while setting up a case: its name, an issue or a party label."""
     draft = await turn.tx.load_draft(case_id)
-    key_id = await turn.tx.case_key_id(case_id)
+    receipt: Text | None = None
     if draft.stage is CaseStage.DRAFT_TITLE:
         draft.name_case(text)
     elif draft.stage is CaseStage.DRAFT_ISSUES:
-        issue = draft.add_issue(text)
-        await turn.reply(Reply.of(_("Issue added: {issue}", issue=user_text(issue))), key_id=key_id)
+        receipt = _("Issue added: {issue}", issue=user_text(draft.add_issue(text)))
     elif draft.stage is CaseStage.DRAFT_PARTIES:
-        label = draft.add_party(text)
-        await turn.reply(Reply.of(_("Party added: {party}", party=user_text(label))), key_id=key_id)
+        receipt = _("Party added: {party}", party=user_text(draft.add_party(text)))
     else:
         await turn.tx.set_active(turn.user_id, None, None)
         await turn.reply(Reply.of(_("This case is already set up. /status shows its progress.")))
         return
     await turn.tx.save_draft(case_id, draft)
-    await _show_draft(turn, case_id)
+    await _show_draft(turn, case_id, receipt=receipt)
 
 
 async def draft_button(turn: Turn, case_id: str, action: str) -> None:
