@@ -14,7 +14,7 @@ from bot.standin import SimUser
 from bot.views import CATEGORY_NAMES, LEVEL_NAMES
 from flows.model import InterestCategory, ShareLevel
 
-__all__ = ["IssueAnswer", "PartyScript", "create_case", "label", "play_party"]
+__all__ = ["IssueAnswer", "PartyScript", "create_case", "join", "label", "play_party"]
 
 _INVITE = re.compile(r"\?start=([A-Za-z0-9_-]+)")
 

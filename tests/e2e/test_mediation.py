@@ -14,7 +14,7 @@ import pytest
 from bot.config import Settings
 from bot.local import LocalBot
 from bot.logs import configure_logging
-from bot.scenario import IssueAnswer, PartyScript, create_case, play_party
+from bot.scenario import IssueAnswer, PartyScript, create_case, join, play_party
 from bot.standin import BotApiStandIn
 from flows.model import InterestCategory as Cat
 from flows.model import ShareLevel
@@ -184,12 +184,7 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
     mediator = standin.user(MEDIATOR_ID, "Mediator")
     short_id, tokens = await create_case(first, mediator, "Restart case", ISSUES, ["North", "South"])
     party = standin.user(3001, "North")
-    party.send_command("/start", tokens["North"])
-    await first.settle()
-    party.press("English")
-    await first.settle()
-    party.press("I agree")
-    await first.settle()
+    await join(first, party, tokens["North"], "en")
     party.send_text("RESTART-POSITION keep the spring open")
     await first.settle()
     await first.stop()
@@ -238,12 +233,7 @@ async def test_duplicate_delivery_changes_state_once(standin: BotApiStandIn, loc
     mediator = standin.user(MEDIATOR_ID, "Mediator")
     _short_id, tokens = await create_case(local, mediator, "Duplicates", ISSUES, ["East", "West"])
     party = standin.user(3002, "East")
-    party.send_command("/start", tokens["East"])
-    await local.settle()
-    party.press("English")
-    await local.settle()
-    party.press("I agree")
-    await local.settle()
+    await join(local, party, tokens["East"], "en")
     update_id = party.send_text("first position")
     await local.settle()
     replies = len(standin.messages(party.user_id))
