@@ -59,7 +59,8 @@ class CaucusBot:
             .get_updates_read_timeout(settings.poll_timeout + 10)
             .build()
         )
-        CaucusHandlers(self.runtime).install(self.application)
+        self.handlers = CaucusHandlers(self.runtime)
+        self.handlers.install(self.application)
         self.sender = OutboxSender(
             self.application.bot, self.store, self.runtime.outbox_ready, settings.messages_per_second
         )
@@ -126,7 +127,18 @@ class CaucusBot:
                 await asyncio.shield(self.process_batch(updates))
             finally:
                 self._batch_running = False
-            offset = max(update.update_id for update in updates) + 1
+            offset = self._next_offset(updates)
+            if offset <= max(update.update_id for update in updates):
+                await asyncio.sleep(1.0)  # the database is failing: do not spin
+
+    def _next_offset(self, updates: Sequence[Update]) -> int:
+        """Confirm every update up to the first one that could not be committed (it will come again)."""
+        failed = self.handlers.unacknowledged
+        if failed:
+            first = min(failed)
+            failed.clear()
+            return first
+        return max(update.update_id for update in updates) + 1
 
     async def process_batch(self, updates: Sequence[Update]) -> None:
         """Handle updates: in order within a chat, chats concurrently."""

@@ -54,6 +54,8 @@ class CaucusHandlers:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Updates that could not be committed at all: the fetch loop must not confirm them.
+        self.unacknowledged: set[int] = set()
 
     def install(self, application: Application) -> None:  # type: ignore[type-arg]
         private = filters.ChatType.PRIVATE
@@ -82,6 +84,11 @@ class CaucusHandlers:
             ChatMemberHandler(self._leave_group, ChatMemberHandler.MY_CHAT_MEMBER),
         ]
         application.add_handlers(handlers)
+        application.add_error_handler(self._on_error)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log failures outside our handlers by type only (PTB would log the update's content)."""
+        logger.error("error outside a handler: %s", type(context.error).__name__)
 
     def _wrap(self, handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
         async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -132,9 +139,14 @@ class CaucusHandlers:
                 turn = Turn(self.runtime, tx, update, await tx.user(update.effective_user.id))
                 await turn.reply(Reply.of(_FAILED))
                 language = turn.language
-        except Exception as error:
-            logger.exception("could not record failed update %s: %s", update.update_id, type(error).__name__)
-            raise
+        except Exception as error:  # noqa: BLE001 - the database itself is failing
+            # No traceback: exception messages may carry SQL parameters. The update stays
+            # unacknowledged so that it is fetched and handled again once the database answers.
+            logger.error(  # noqa: TRY400
+                "could not record failed update %s: %s", update.update_id, type(error).__name__
+            )
+            self.unacknowledged.add(update.update_id)
+            return
         await self._answer_button(update, _FAILED, language)
 
     async def _answer_button(self, update: Update, toast: Text | None, language: str) -> None:

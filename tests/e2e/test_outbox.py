@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
+from pathlib import Path
 
 from bot.local import LocalBot
 from bot.standin import BotApiStandIn
@@ -58,3 +61,22 @@ async def test_the_bot_leaves_any_group_it_is_added_to(standin: BotApiStandIn, l
     await local.settle()
     assert [call.params.get("chat_id") for call in standin.calls("leaveChat")] == [-100123]
     assert standin.calls("sendMessage") == []
+
+
+async def test_an_update_that_cannot_be_committed_is_not_acknowledged(
+    standin: BotApiStandIn, local: LocalBot, tmp_path: Path
+) -> None:
+    """While the database refuses writes, the update stays unconfirmed; once it works, it is handled once."""
+    database = tmp_path / "caucus.sqlite3"
+    with sqlite3.connect(database) as connection:
+        connection.execute("ALTER TABLE processed_updates RENAME TO processed_updates_away")
+    user = standin.user(8101, "Patient")
+    user.send_command("/help")
+    await asyncio.sleep(1.5)
+    assert standin.unconfirmed_count() == 1
+    assert standin.messages(8101) == []
+    with sqlite3.connect(database) as connection:
+        connection.execute("ALTER TABLE processed_updates_away RENAME TO processed_updates")
+    await local.settle(within=10)
+    assert standin.unconfirmed_count() == 0
+    assert len(standin.messages(8101)) == 1
