@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 GET_ME_TIMEOUT_S = 10.0
+UPDATE_MEMORY = timedelta(days=3)
+BUTTON_LIFETIME = timedelta(days=30)
 
 
 class StartupError(Exception):
@@ -83,6 +86,7 @@ class CaucusBot:
         self._tasks = [
             asyncio.create_task(self._poll(), name="caucus-poll"),
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),
+            asyncio.create_task(self._maintain(), name="caucus-maintenance"),
         ]
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
 
@@ -103,6 +107,15 @@ class CaucusBot:
         with contextlib.suppress(Exception):
             await self.application.shutdown()
         await self.engine.dispose()
+
+    async def _maintain(self) -> None:
+        """Hourly: prune update ids (Telegram redelivers for 24 h at most) and old buttons."""
+        while True:
+            try:
+                await self.store.prune(updates_older_than=UPDATE_MEMORY, buttons_older_than=BUTTON_LIFETIME)
+            except Exception as error:  # noqa: BLE001 - retried at the next round
+                logger.warning("pruning failed: %s", type(error).__name__)
+            await asyncio.sleep(3600)
 
     async def _poll(self) -> None:
         offset: int | None = None

@@ -235,11 +235,13 @@ class Store:
                 .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=utcnow() + delay)
             )
 
-    async def prune_processed_updates(self, older_than: timedelta) -> None:
+    async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
+        """Forget update ids Telegram can no longer redeliver, and buttons too old to be pressed usefully."""
         async with self._sessions() as session, session.begin():
             await session.execute(
-                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - older_than)
+                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
             )
+            await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
 
 
 def _outbox_context(row: OutboxMessage) -> FieldContext:
