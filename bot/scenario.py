@@ -16,7 +16,8 @@ from flows.model import InterestCategory, ShareLevel
 
 __all__ = ["IssueAnswer", "PartyScript", "create_case", "join", "label", "play_party"]
 
-_INVITE = re.compile(r"\?start=([A-Za-z0-9_-]+)")
+# "Invitation for <isolated label>: https://t.me/<bot>?start=<token>", in any language.
+_INVITE = re.compile("\u2068([^\u2069]+)\u2069\\W+https://t\\.me/\\w+\\?start=([A-Za-z0-9_-]+)")
 
 
 def label(text: Text, language: str) -> str:
@@ -68,8 +69,7 @@ async def create_case(
     for message in local.standin.messages(mediator.user_id):
         found = _INVITE.search(message.text)
         if found:
-            party = next(p for p in parties if p in message.text)
-            tokens[party] = found.group(1)
+            tokens[found.group(1)] = found.group(2)
         ready = re.search(r"/status (\w+)", message.text)
         if ready:
             short_id = ready.group(1)
