@@ -14,7 +14,7 @@ from bot.standin import SimUser
 from bot.views import CATEGORY_NAMES, LEVEL_NAMES
 from flows.model import InterestCategory, ShareLevel
 
-__all__ = ["IssueAnswer", "PartyScript", "create_case", "join", "label", "play_party"]
+__all__ = ["IssueAnswer", "PartyScript", "answer_issue", "create_case", "join", "label", "play_party"]
 
 # "Invitation for <isolated label>: https://t.me/<bot>?start=<token>", in any language.
 _INVITE = re.compile("\u2068([^\u2069]+)\u2069\\W+https://t\\.me/\\w+\\?start=([A-Za-z0-9_-]+)")

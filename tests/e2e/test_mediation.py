@@ -14,7 +14,7 @@ import pytest
 from bot.config import Settings
 from bot.local import LocalBot
 from bot.logs import configure_logging
-from bot.scenario import IssueAnswer, PartyScript, create_case, join, play_party
+from bot.scenario import IssueAnswer, PartyScript, answer_issue, create_case, join, play_party
 from bot.standin import BotApiStandIn
 from flows.model import InterestCategory as Cat
 from flows.model import ShareLevel
@@ -205,14 +205,7 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
         party.send_text("we need safety")
         await second.settle()
         assert "Issue 2 of 2" in (party.last_message() or last).text
-        party.send_text("second position")
-        await second.settle()
-        party.press("Land and resources")
-        await second.settle()
-        party.press("Done")
-        await second.settle()
-        party.send_text("second words")
-        await second.settle()
+        await answer_issue(second, party, IssueAnswer("second position", (Cat.LAND,), "second words"), "en")
         party.press(ISSUES[0])
         await second.settle()
         party.press("Submit my answers")
