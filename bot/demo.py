@@ -60,11 +60,16 @@ def demo_scripts(language: str) -> dict[str, PartyScript]:
     }
 
 
+def _readable(text: str) -> str:
+    """Drop the Unicode isolates around party text: invisible in chat apps, odd glyphs in a terminal."""
+    return text.replace("\u2068", "").replace("\u2069", "")
+
+
 def format_transcript(title: str, events: list[ChatEvent]) -> str:
     """A participant's conversation as a readable transcript."""
     lines = [f"=== {title} ==="]
     for event in events:
-        text = event.text.replace("\u2068", "").replace("\u2069", "")  # isolates: invisible in chat apps
+        text = _readable(event.text)
         if event.kind in {"user_text", "user_command"}:
             lines.append(f"  you   > {text}")
         elif event.kind == "user_press":
@@ -111,7 +116,7 @@ async def run_demo(language: str = "en") -> int:
         print()
         print("=== The mediator's summary ===")
         for message in standin.messages(MEDIATOR_ID)[summary_from:]:
-            print(message.text)
+            print(_readable(message.text))
         print()
         print(f"Demo finished in {time.monotonic() - started:.1f} s: real bot, SQLite, AES-GCM, "
               f"Bot API stand-in at {standin.base_url.rsplit('/', 1)[0]}.")
