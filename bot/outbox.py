@@ -73,8 +73,9 @@ class OutboxSender:
             self.busy = True
             try:
                 await self.deliver_pending()
-            except Exception as error:
-                logger.exception("outbox delivery round failed: %s", type(error).__name__)
+            except Exception as error:  # noqa: BLE001 - the loop must survive a failing database
+                # By type only, no traceback: exception messages may carry SQL parameters.
+                logger.error("outbox delivery round failed: %s", type(error).__name__)  # noqa: TRY400
             finally:
                 self.busy = False
 
