@@ -14,6 +14,7 @@ from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Settings
+from bot.deadlines import check_deadlines
 from bot.dispatch import CaucusHandlers
 from bot.outbox import OutboxSender
 from bot.turn import Runtime
@@ -30,6 +31,7 @@ ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_membe
 GET_ME_TIMEOUT_S = 10.0
 UPDATE_MEMORY = timedelta(days=3)
 BUTTON_LIFETIME = timedelta(days=30)
+DEADLINE_CHECK_EVERY_S = 300.0
 
 
 class StartupError(Exception):
@@ -87,6 +89,7 @@ class CaucusBot:
             asyncio.create_task(self._poll(), name="caucus-poll"),
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),
             asyncio.create_task(self._maintain(), name="caucus-maintenance"),
+            asyncio.create_task(self._watch_deadlines(), name="caucus-deadlines"),
         ]
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
 
@@ -116,6 +119,19 @@ class CaucusBot:
             except Exception as error:  # noqa: BLE001 - retried at the next round
                 logger.warning("pruning failed: %s", type(error).__name__)
             await asyncio.sleep(3600)
+
+    async def check_deadlines(self) -> int:
+        """Send the deadline reminders due now (by the runtime's clock); returns how many."""
+        return await check_deadlines(self.runtime, self.runtime.clock())
+
+    async def _watch_deadlines(self) -> None:
+        """Every few minutes: reminders are due at most once a day per party, so this is plenty."""
+        while True:
+            try:
+                await self.check_deadlines()
+            except Exception as error:  # noqa: BLE001 - retried at the next round
+                logger.warning("deadline check failed: %s", type(error).__name__)
+            await asyncio.sleep(DEADLINE_CHECK_EVERY_S)
 
     async def _poll(self) -> None:
         offset: int | None = None

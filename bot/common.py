@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from bot import mediator
 from bot.i18n import LANGUAGES, Text, _
-from bot.mediator import _show_draft
-from bot.party import open_invite, show_step
+from bot.party import ask_forget, ask_note, open_invite, show_step
 from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
 
-__all__ = ["choose_language", "help_text", "pause", "privacy", "resume", "show_language_menu", "start"]
+__all__ = [
+    "cancel",
+    "choose_language",
+    "forget",
+    "help_text",
+    "note",
+    "pause",
+    "privacy",
+    "resume",
+    "show_language_menu",
+    "start",
+]
 
 _PRIVACY = (
     _("<b>Privacy</b>"),
@@ -16,7 +27,11 @@ _PRIVACY = (
       "encrypted. Your Telegram id is stored only as a keyed fingerprint."),
     _("• Who sees what: each answer is seen only by those you chose on the review screen: nobody, the "
       "mediator, or all parties in the joint session. Other parties never learn who you are on Telegram."),
+    _("• Numbers you give as your acceptable range are always private: the mediator learns only whether "
+      "the parties' ranges overlap, and no party learns anything from them."),
     _("• Telegram can read bot chats: do not write what you could not accept Telegram seeing."),
+    _("• /forget withdraws you from the case and erases your answers for good (the mediator is told only "
+      "that you withdrew)."),
 )
 
 
@@ -26,7 +41,10 @@ async def resume(turn: Turn) -> bool:
         await show_step(turn, turn.user.active_id, await turn.tx.load_caucus(turn.user.active_id))
         return True
     if turn.user.active_kind == "setup" and turn.user.active_id:
-        await _show_draft(turn, turn.user.active_id)
+        await mediator.show_draft(turn, turn.user.active_id)
+        return True
+    if turn.user.active_kind == "case" and turn.user.active_id:
+        await mediator.show_menu(turn, turn.user.active_id)
         return True
     return False
 
@@ -34,7 +52,9 @@ async def resume(turn: Turn) -> bool:
 async def start(turn: Turn, args: list[str]) -> None:
     """/start [invite token]: join a case, or resume, or say what this bot is."""
     if args:
-        await open_invite(turn, args[0])
+        if not await open_invite(turn, args[0]) and not await mediator.join_as_comediator(turn, args[0]):
+            await turn.reply(Reply.of(_("This invitation link cannot be used. "
+                                        "If you were invited, please ask your mediator for a new link.")))
         return
     if await resume(turn):
         return
@@ -43,7 +63,7 @@ async def start(turn: Turn, args: list[str]) -> None:
 
 async def _welcome(turn: Turn) -> Text:
     if turn.runtime.is_mediator(turn.user_id):
-        return _("Welcome, mediator. /newcase opens a case; /status and /summary follow it; /help lists everything.")
+        return _("Welcome, mediator. /newcase opens a case; /cases lists yours; /help lists everything.")
     return _("Welcome. This bot supports confidential mediation. If a mediator invited you, "
              "please open the link they gave you.")
 
@@ -54,14 +74,22 @@ async def help_text(turn: Turn) -> None:
     if turn.runtime.is_mediator(turn.user_id):
         lines += [
             _("/newcase: open a new case (name, issues, parties), then get one invite link per party"),
+            _("/cases [case]: your cases; each opens a menu: issues and options, invitations, deadline, "
+              "time zone, co-mediators, rounds"),
             _("/status [case]: who has joined and how far each party is (never their answers)"),
             _("/summary [case]: shared interests, priorities and what each party allowed you to see"),
+        ]
+    else:
+        lines += [
+            _("/note: send the mediator a private note"),
+            _("/forget: withdraw from the case and erase your answers"),
         ]
     lines += [
         _("/pause: stop for now; your answers so far are kept"),
         _("/resume: continue where you stopped"),
         _("/language: change the language"),
         _("/privacy: what is stored and who sees what"),
+        _("/cancel: cancel what you were typing (a note, an edit)"),
     ]
     await turn.reply(Reply.of(*lines))
 
@@ -94,4 +122,34 @@ async def choose_language(turn: Turn, language: str) -> None:
     await turn.reload_user()
     # TRANSLATORS: name your own language here: this confirms the switch to it.
     await turn.reply(Reply.of(_("From now on I will write to you in English.")))
+    await resume(turn)
+
+
+async def note(turn: Turn, text: str) -> None:
+    """/note [text]: a private note to the mediator, for parties."""
+    if turn.user.active_kind == "seat" and turn.user.active_id:
+        await ask_note(turn, turn.user.active_id, text)
+    else:
+        await turn.reply(Reply.of(_("/note is for parties: it sends your mediator a private note "
+                                    "once you have joined a case.")))
+
+
+async def forget(turn: Turn) -> None:
+    """/forget: withdraw and erase, after confirmation."""
+    if turn.user.active_kind == "seat" and turn.user.active_id:
+        await ask_forget(turn, turn.user.active_id)
+    else:
+        await turn.reply(Reply.of(_("You are not taking part in a case here, so there is nothing to erase.")))
+
+
+async def cancel(turn: Turn) -> None:
+    """/cancel: drop what the bot was waiting for (a note, a case edit)."""
+    if turn.user.pending is None:
+        await turn.reply(Reply.of(_("There is nothing to cancel.")))
+        return
+    await turn.tx.set_pending(turn.user_id, None)
+    if turn.user.active_kind == "case":
+        await turn.tx.set_active(turn.user_id, None, None)
+    await turn.reply(Reply.of(_("Cancelled.")))
+    await turn.reload_user()
     await resume(turn)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.local import LocalBot
-from bot.scenario import IssueAnswer, PartyScript, create_case, play_party
+from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party
 from bot.standin import BotApiStandIn, ChatEvent
 from flows.model import InterestCategory as Cat
-from flows.model import ShareLevel
+from flows.model import Rating, ShareLevel
 from storage.crypto import MasterKey
 from storage.db import default_sqlite_url
 
@@ -24,39 +24,53 @@ __all__ = ["DEMO_ISSUES", "DEMO_PARTIES", "demo_scripts", "format_transcript", "
 
 MEDIATOR_ID = 1001
 DEMO_TITLE = "Water sharing in the upper valley"
-DEMO_ISSUES = ["Access to the spring", "Repair of the canal", "Grazing routes"]
+DEMO_ISSUES = [
+    IssueSetup("Irrigation days at the spring", scale=("days a week", "0", "7")),
+    IssueSetup("Repair of the canal", options=("Each party pays a third", "The council pays, herders give labour")),
+    IssueSetup("Grazing routes", options=("A marked corridor along the river", "Grazing only after the harvest")),
+]
 DEMO_PARTIES = ["Upstream farmers", "Downstream herders", "Village council"]
+_TITLES = tuple(issue.title for issue in DEMO_ISSUES)
 
 
 def demo_scripts(language: str) -> dict[str, PartyScript]:
-    """Three parties with overlapping interests; each keeps something private."""
+    """Three parties with overlapping interests; each keeps something private; ranges overlap on 4 days."""
     return {
         "Upstream farmers": PartyScript(language, (
             IssueAnswer("We keep the spring for irrigation from May to August.", (Cat.LIVELIHOOD, Cat.LAND),
-                        "Our harvest depends on summer water; without it families leave."),
+                        "Our harvest depends on summer water; without it families leave.", range=("4", "6", "5")),
             IssueAnswer("The herders should pay half of the canal repair.", (Cat.LIVELIHOOD,),
-                        "We cannot afford the repair alone this year."),
+                        "We cannot afford the repair alone this year.",
+                        ratings=(Rating.ACCEPTABLE, Rating.LIVE_WITH)),
             IssueAnswer("Herds must stay off the terraces.", (Cat.SECURITY,),
-                        "Animals broke two terrace walls last spring."),
-        ), ("Access to the spring", "Repair of the canal", "Grazing routes"),
-            {2: ShareLevel.JOINT, 5: ShareLevel.PRIVATE}),
+                        "Animals broke two terrace walls last spring.",
+                        ratings=(Rating.IDEAL, Rating.ACCEPTABLE)),
+        ), ranking=_TITLES,
+            optional=("A written promise that herds stay off the terraces.", None,
+                      "Our families must see the summer water protected.", None),
+            share={2: ShareLevel.JOINT, 7: ShareLevel.PRIVATE}),
         "Downstream herders": PartyScript(language, (
             IssueAnswer("Animals need the spring every evening.", (Cat.LIVELIHOOD, Cat.DIGNITY),
-                        "Our herds are our savings; we feel treated as intruders."),
+                        "Our herds are our savings; we feel treated as intruders.", range=("2", "4", "3")),
             IssueAnswer("We can give labour for the canal, not money.", (Cat.PARTICIPATION,),
-                        "We want a say in how the repair is done."),
+                        "We want a say in how the repair is done.",
+                        ratings=(Rating.UNACCEPTABLE, Rating.IDEAL)),
             IssueAnswer("An agreed corridor along the river.", (Cat.SECURITY, Cat.RELATIONSHIPS),
-                        "Young herders were threatened; we want safe passage."),
-        ), ("Grazing routes", "Access to the spring", "Repair of the canal"),
-            {1: ShareLevel.PRIVATE, 2: ShareLevel.JOINT}),
+                        "Young herders were threatened; we want safe passage.",
+                        ratings=(Rating.IDEAL, Rating.LIVE_WITH)),
+        ), ranking=("Grazing routes", "Irrigation days at the spring", "Repair of the canal"),
+            optional=(None, "Labour for the canal in the dry season.", None,
+                      "We would have to move the herds further away, with more losses."),
+            share={1: ShareLevel.PRIVATE, 2: ShareLevel.JOINT}),
         "Village council": PartyScript(language, (
-            IssueAnswer("Shared timetable for the spring, posted at the mosque and the school.",
-                        (Cat.RELATIONSHIPS,), "We want the quarrels to stop before someone is hurt."),
+            IssueAnswer("A shared timetable for the spring, posted at the mosque and the school.",
+                        (Cat.RELATIONSHIPS,), "We want the quarrels to stop before someone is hurt.",
+                        range=("3", "5", "4")),
             IssueAnswer("The council can fund a third of the repair.", (Cat.LIVELIHOOD, Cat.PARTICIPATION),
-                        "The canal serves the whole village."),
+                        "The canal serves the whole village.", ratings=(Rating.ACCEPTABLE, Rating.ACCEPTABLE)),
             IssueAnswer("Mark the corridor with stones.", (Cat.SECURITY,),
-                        "Clear marks prevent accidents and blame."),
-        ), ("Repair of the canal", "Access to the spring", "Grazing routes"), {}),
+                        "Clear marks prevent accidents and blame.", ratings=(Rating.IDEAL, Rating.UNACCEPTABLE)),
+        ), ranking=("Repair of the canal", "Irrigation days at the spring", "Grazing routes")),
     }
 
 

@@ -62,6 +62,7 @@ class CaucusHandlers:
         commands: dict[str, Handler] = {
             "start": common.start,
             "newcase": _no_args(mediator.new_case),
+            "cases": mediator.list_cases,
             "status": mediator.show_status,
             "summary": mediator.show_summary,
             "help": _no_args(common.help_text),
@@ -69,6 +70,9 @@ class CaucusHandlers:
             "pause": _no_args(common.pause),
             "resume": _no_args(self._resume),
             "language": _no_args(common.show_language_menu),
+            "note": _no_args(self._note),
+            "forget": _no_args(common.forget),
+            "cancel": _no_args(common.cancel),
         }
         handlers: list[BaseHandler] = [  # type: ignore[type-arg]
             CommandHandler(name, self._wrap(handler), filters=private & filters.UpdateType.MESSAGE)
@@ -165,13 +169,24 @@ class CaucusHandlers:
             await turn.reply(Reply.of(_("There is nothing to resume. If a mediator invited you, "
                                         "please open the link they gave you.")))
 
+    async def _note(self, turn: Turn) -> None:
+        message = turn.update.effective_message
+        text = message.text if message is not None and message.text is not None else ""
+        # Everything after the command, line breaks included (the parsed args would lose them).
+        parts = text.split(maxsplit=1)
+        await common.note(turn, parts[1] if len(parts) > 1 else "")
+
     async def _text(self, turn: Turn, _args: list[str]) -> None:
         message = turn.update.effective_message
         text = message.text if message is not None and message.text is not None else ""
-        if turn.user.active_kind == "seat" and turn.user.active_id:
-            await party.party_text(turn, turn.user.active_id, text)
-        elif turn.user.active_kind == "setup" and turn.user.active_id and turn.runtime.is_mediator(turn.user_id):
-            await mediator.draft_text(turn, turn.user.active_id, text)
+        active_id = turn.user.active_id
+        is_mediator = turn.runtime.is_mediator(turn.user_id)
+        if turn.user.active_kind == "seat" and active_id:
+            await party.party_text(turn, active_id, text)
+        elif turn.user.active_kind == "setup" and active_id and is_mediator:
+            await mediator.draft_text(turn, active_id, text)
+        elif turn.user.active_kind == "case" and active_id and is_mediator:
+            await mediator.case_text(turn, active_id, text)
         else:
             await turn.reply(Reply.of(_("I was not expecting a message now. /help lists what you can do.")))
 
@@ -183,13 +198,22 @@ class CaucusHandlers:
             turn.toast = _STALE
             return
         message_id = query.message.message_id if query.message is not None else None
+        owner, action, argument = meaning.owner_id, meaning.action, meaning.argument
         if meaning.scope == "seat":
-            await turn.tx.set_active(turn.user_id, "seat", meaning.owner_id)
-            await party.party_button(turn, meaning.owner_id, meaning.action, meaning.argument, message_id)
-        elif meaning.scope == "case" and turn.runtime.is_mediator(turn.user_id):
-            await mediator.draft_button(turn, meaning.owner_id, meaning.action)
-        elif meaning.scope == "user" and meaning.action == "setlang":
-            await common.choose_language(turn, meaning.argument)
+            await turn.tx.set_active(turn.user_id, "seat", owner)
+            await party.party_button(turn, owner, action, argument, message_id)
+        elif not turn.runtime.is_mediator(turn.user_id) and meaning.scope in {"case", "join", "sugg"}:
+            turn.toast = _STALE
+        elif meaning.scope == "case" and await turn.tx.is_case_mediator(owner, turn.user_id):
+            await mediator.case_button(turn, owner, action, argument, message_id)
+        elif meaning.scope == "join":
+            await mediator.join_button(turn, owner, action, message_id)
+        elif meaning.scope == "sugg" and await turn.tx.is_case_mediator(argument, turn.user_id):
+            await mediator.suggestion_button(turn, owner, argument, action, message_id)
+        elif meaning.scope == "user" and action == "setlang":
+            await common.choose_language(turn, argument)
+        elif meaning.scope == "user" and action == "open_case":
+            await mediator.open_case(turn, argument)
         else:
             turn.toast = _STALE
 
@@ -199,6 +223,12 @@ class CaucusHandlers:
             return await turn.tx.seat_version(meaning.owner_id) == meaning.version
         if meaning.scope == "case":
             return await turn.tx.case_version(meaning.owner_id) == meaning.version
+        if meaning.scope == "join":  # valid while the same join (same code) holds the seat
+            code = await turn.tx.join_code(meaning.owner_id)
+            return code is not None and int(code.replace(" ", "")) == meaning.version
+        if meaning.scope == "sugg":  # valid while the suggestion waits for a decision
+            suggestion = await turn.tx.suggestion(meaning.argument, meaning.owner_id)
+            return suggestion is not None and suggestion.status == "pending"
         return turn.user.version == meaning.version
 
     async def _edited(self, turn: Turn) -> None:

@@ -24,6 +24,7 @@ from babel.messages.pofile import read_po
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
+    "Localized",
     "Markup",
     "Text",
     "Translator",
@@ -77,11 +78,22 @@ def ngettext(singular: str, plural: str, count: int, **params: Any) -> Text:
     return Text(singular, plural, count, {"count": count, **params})
 
 
+class Localized:
+    """A parameter formatted in each reader's locale (a number, a date), not in the writer's."""
+
+    def format(self, language: str) -> str:
+        raise NotImplementedError
+
+
 def _render_param(value: Any, translator: Translator) -> str:
     if isinstance(value, Markup):
         return str(value)
     if isinstance(value, Text):
         return translator.render(value)
+    if isinstance(value, Localized):
+        # Formatted numbers and dates are wrapped like user text: digits must not be reordered
+        # by a right-to-left sentence around them.
+        return _FSI + html.escape(value.format(translator.language), quote=False) + _PDI
     return html.escape(str(value), quote=False)
 
 

@@ -1,19 +1,52 @@
-"""The mediator side: setting up a case, inviting parties, following progress, the summary."""
+"""The mediator side: setting up a case, the case menu and its tools, progress and the summary."""
 
 from __future__ import annotations
 
-from bot import views
+from datetime import timedelta
+
+from bot import case_views, views
+from bot.caucus_views import caucus_step
 from bot.i18n import Text, _, ngettext, user_text
-from bot.replies import Reply
+from bot.party import notify_mediators
+from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
-from flows.machines import CaseStage
-from flows.model import CaseInfo
+from flows import case as case_rules
+from flows.case import EditRights
+from flows.caucus import CaucusConversation
+from flows.errors import InvalidInput
+from flows.machines import CaseStage, CaucusStep
+from flows.model import CaseInfo, PriorityMode, Scale
+from flows.setup import MAX_ISSUES, MIN_ISSUES
 from flows.summary import build_summary
+from flows.text import MAX_TITLE_CHARS, clean_line
 
-__all__ = ["draft_button", "draft_text", "new_case", "show_status", "show_summary"]
+__all__ = [
+    "case_button",
+    "case_text",
+    "draft_button",
+    "draft_text",
+    "join_as_comediator",
+    "join_button",
+    "list_cases",
+    "new_case",
+    "open_case",
+    "reject_join",
+    "show_draft",
+    "show_menu",
+    "show_status",
+    "show_summary",
+    "suggestion_button",
+]
 
+REMOVE_QUESTION = _("Remove the person who joined as {party}? They lose access, what they answered is erased, "
+                    "and you get a new link for {party}.")
 _NOT_MEDIATOR = _("This command is for mediators. If you were invited as a party, "
                   "please open the link your mediator gave you.")
+
+# Case-menu buttons that ask the mediator to type something next.
+_ASKS_TEXT = frozenset({"rename_issue", "add_issue", "add_option", "edit_option", "numeric", "deadline", "timezone"})
+_WORDING = frozenset({"rename_issue", "add_option", "edit_option", "remove_option"})
+_STRUCTURE = frozenset({"add_issue", "numeric", "textual", "remove_issue", "remove_issue_yes", "mode"})
 
 
 async def _require_mediator(turn: Turn) -> bool:
@@ -23,13 +56,25 @@ async def _require_mediator(turn: Turn) -> bool:
     return False
 
 
-async def _show_draft(turn: Turn, case_id: str, *, receipt: Text | None = None) -> None:
+async def _case_scope(turn: Turn, case_id: str) -> Scope:
+    return Scope("case", case_id, await turn.tx.case_version(case_id))
+
+
+async def _show(turn: Turn, case_id: str, reply: Reply, *, edit: int | None = None) -> None:
+    """Show a case screen whose buttons act on the case as it is now."""
+    await turn.reply(reply, scope=await _case_scope(turn, case_id), key_id=await turn.tx.case_key_id(case_id),
+                     edit=edit)
+
+
+# Setting up a case ------------------------------------------------------------------------------
+async def show_draft(turn: Turn, case_id: str, *, receipt: Text | None = None) -> None:
     draft = await turn.tx.load_draft(case_id)
+    if draft.stage is CaseStage.DRAFT_DETAILS:
+        await show_menu(turn, case_id)
+        return
     info = await turn.tx.case_info(case_id)
-    version = await turn.tx.case_version(case_id)
     prompt = views.draft_step(info, draft)
-    reply = Reply(((receipt, *prompt.lines) if receipt else prompt.lines), prompt.buttons)
-    await turn.reply(reply, scope=Scope("case", case_id, version), key_id=await turn.tx.case_key_id(case_id))
+    await _show(turn, case_id, Reply(((receipt, *prompt.lines) if receipt else prompt.lines), prompt.buttons))
 
 
 async def new_case(turn: Turn) -> None:
@@ -38,7 +83,7 @@ async def new_case(turn: Turn) -> None:
         return
     info = await turn.tx.create_case(turn.user_id)
     await turn.tx.set_active(turn.user_id, "setup", info.id)
-    await _show_draft(turn, info.id)
+    await show_draft(turn, info.id)
 
 
 async def draft_text(turn: Turn, case_id: str, text: str) -> None:
@@ -53,25 +98,29 @@ async def draft_text(turn: Turn, case_id: str, text: str) -> None:
         receipt = _("Party added: {party}", party=user_text(draft.add_party(text)))
     else:
         await turn.tx.set_active(turn.user_id, None, None)
-        await turn.reply(Reply.of(_("This case is already set up. /status shows its progress.")))
+        await turn.reply(Reply.of(_("Please use the buttons of the case menu. /cases lists your cases.")))
+        await show_menu(turn, case_id)
         return
     await turn.tx.save_draft(case_id, draft)
-    await _show_draft(turn, case_id, receipt=receipt)
+    await show_draft(turn, case_id, receipt=receipt)
 
 
 async def draft_button(turn: Turn, case_id: str, action: str) -> None:
-    """Done adding issues, or done adding parties (then the invites are made)."""
+    """Done adding issues, or done adding parties (then the details and the invitations)."""
     draft = await turn.tx.load_draft(case_id)
     if action == "issues_done":
         draft.finish_issues()
-        await turn.tx.save_draft(case_id, draft)
-        await _show_draft(turn, case_id)
-        return
-    if action != "parties_done":
+    elif action == "parties_done":
+        draft.finish_parties()
+        await turn.tx.set_active(turn.user_id, None, None)
+    else:
         raise ValueError(f"unknown case action {action!r}")
-    draft.finish_parties()
     await turn.tx.save_draft(case_id, draft)
-    await turn.tx.set_active(turn.user_id, None, None)
+    await show_draft(turn, case_id)
+
+
+async def _open_invitations(turn: Turn, case_id: str) -> None:
+    await turn.tx.advance_case(case_id, "open_invitations")
     info = await turn.tx.case_info(case_id)
     invites = await turn.tx.issue_invites(case_id, turn.runtime.settings.invite_valid_for)
     key_id = await turn.tx.case_key_id(case_id)
@@ -84,13 +133,18 @@ async def draft_button(turn: Turn, case_id: str, action: str) -> None:
                  turn.runtime.settings.invite_valid_for.days),
     ), key_id=key_id)
     for invite in invites:
-        await turn.reply(Reply.of(
-            _("Invitation for {party}: {link}",
-              party=user_text(invite.label), link=turn.runtime.invite_link(invite.token)),
-        ), key_id=key_id)
-    await turn.reply(Reply.of(_("/status {case} shows who has joined and how far each party is.", case=info.short_id)))
+        await _send_invite(turn, case_id, invite.label, invite.token)
+    await turn.reply(Reply.of(_("/status {case} shows who has joined and how far each party is. "
+                                "/cases opens the case menu.", case=info.short_id)))
 
 
+async def _send_invite(turn: Turn, case_id: str, label: str, token: str) -> None:
+    await turn.reply(Reply.of(
+        _("Invitation for {party}: {link}", party=user_text(label), link=turn.runtime.invite_link(token)),
+    ), key_id=await turn.tx.case_key_id(case_id))
+
+
+# Finding a case --------------------------------------------------------------------------------------
 async def _case_from_args(turn: Turn, args: list[str]) -> CaseInfo | None:
     if args:
         info = await turn.tx.find_case(turn.user_id, args[0])
@@ -103,13 +157,43 @@ async def _case_from_args(turn: Turn, args: list[str]) -> CaseInfo | None:
     return info
 
 
+async def list_cases(turn: Turn, args: list[str]) -> None:
+    """/cases [case]: the mediator's cases, each opening its menu; with an id, that case's menu."""
+    if not await _require_mediator(turn):
+        return
+    if args:
+        info = await _case_from_args(turn, args)
+        if info is not None:
+            await show_menu(turn, info.id)
+        return
+    await turn.reply(case_views.case_list(await turn.tx.cases_of(turn.user_id)),
+                     scope=Scope("user", turn.user.user_hash, turn.user.version))
+
+
+async def open_case(turn: Turn, case_id: str) -> None:
+    """A case button of /cases."""
+    if not await turn.tx.is_case_mediator(case_id, turn.user_id):
+        raise ValueError("not a mediator of this case")
+    await show_menu(turn, case_id)
+
+
+async def show_menu(turn: Turn, case_id: str, *, edit: int | None = None) -> None:
+    info = await turn.tx.case_info(case_id)
+    reply = case_views.case_menu(info, await turn.tx.seat_statuses(case_id), await turn.tx.mediator_count(case_id))
+    await _show(turn, case_id, reply, edit=edit)
+
+
 async def show_status(turn: Turn, args: list[str]) -> None:
-    """/status [case]: each party's step and last activity; never content."""
+    """/status [case]: each party's step and last activity, who is late; never content."""
     if not await _require_mediator(turn):
         return
     info = await _case_from_args(turn, args)
     if info is not None:
-        await turn.reply(views.status_view(info, await turn.tx.seat_statuses(info.id), turn.language))
+        await _status(turn, info)
+
+
+async def _status(turn: Turn, info: CaseInfo) -> None:
+    await turn.reply(views.status_view(info, await turn.tx.seat_statuses(info.id), now=turn.runtime.clock()))
 
 
 async def show_summary(turn: Turn, args: list[str]) -> None:
@@ -117,9 +201,390 @@ async def show_summary(turn: Turn, args: list[str]) -> None:
     if not await _require_mediator(turn):
         return
     info = await _case_from_args(turn, args)
-    if info is None:
-        return
+    if info is not None:
+        await _summary(turn, info)
+
+
+async def _summary(turn: Turn, info: CaseInfo) -> None:
     parties = await turn.tx.submitted_parties(info.id)
-    seats = await turn.tx.seat_statuses(info.id)
-    summary = build_summary(await turn.tx.issues(info.id), parties)
+    seats = [seat for seat in await turn.tx.seat_statuses(info.id) if seat.step != CaucusStep.WITHDRAWN.value]
+    summary = build_summary(await turn.tx.issues(info.id), parties, info.priority_mode)
     await turn.reply(views.summary_view(info, summary, len(seats)), key_id=await turn.tx.case_key_id(info.id))
+
+
+# The case menu ----------------------------------------------------------------------------------------
+async def _rights(turn: Turn, case_id: str) -> EditRights:
+    info = await turn.tx.case_info(case_id)
+    seats = await turn.tx.seat_statuses(case_id)
+    return case_rules.edit_rights(CaseStage(info.stage), [CaucusStep(seat.step) for seat in seats],
+                                  await turn.tx.submitted_count(case_id))
+
+
+async def _check_rights(turn: Turn, case_id: str, action: str) -> None:
+    rights = await _rights(turn, case_id)
+    if action in _WORDING and not rights.wording:
+        raise InvalidInput("locked")
+    if action in _STRUCTURE and not rights.structure:
+        raise InvalidInput("locked" if not rights.wording else "structure_locked")
+
+
+async def case_button(turn: Turn, case_id: str, action: str, argument: str, message_id: int | None) -> None:
+    """A button of the case menu or one of its screens."""
+    if action in {"issues_done", "parties_done"}:
+        await draft_button(turn, case_id, action)
+        return
+    await _check_rights(turn, case_id, action)
+    if action in _ASKS_TEXT:
+        await _ask_text(turn, case_id, action, argument)
+        return
+    handler = _SCREENS.get(action)
+    if handler is None:
+        raise ValueError(f"unknown case action {action!r}")
+    await handler(turn, case_id, argument, message_id)
+
+
+async def _ask_text(turn: Turn, case_id: str, action: str, argument: str) -> None:
+    pending = {"numeric": "scale"}.get(action, action)
+    await turn.tx.set_active(turn.user_id, "case", case_id)
+    await turn.tx.set_pending(turn.user_id, f"{pending}:{argument}")
+    buttons = [[ButtonSpec(_("Cancel"), "cancel_pending")]]
+    if action == "deadline" and (await turn.tx.case_info(case_id)).deadline is not None:
+        buttons.insert(0, [ButtonSpec(_("Remove the deadline"), "deadline_clear")])
+    prompt = case_views.PROMPTS[pending]
+    if pending == "deadline":
+        example = (turn.runtime.clock() + timedelta(days=14)).date().isoformat()
+        prompt = Text(prompt.msgid, params={"example": example})
+    await _show(turn, case_id, Reply.of(prompt, buttons=buttons))
+
+
+async def _menu(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _status_button(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    await _status(turn, await turn.tx.case_info(case_id))
+
+
+async def _summary_button(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    await _summary(turn, await turn.tx.case_info(case_id))
+
+
+async def _issues(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await _show(turn, case_id, case_views.issues_view(await turn.tx.issues(case_id), await _rights(turn, case_id)),
+                edit=message_id)
+
+
+async def _issue(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
+    issues = await turn.tx.issues(case_id)
+    issue = next(issue for issue in issues if issue.id == issue_id)
+    await _show(turn, case_id, case_views.issue_view(issue, len(issues), await _rights(turn, case_id)),
+                edit=message_id)
+
+
+async def _option(turn: Turn, case_id: str, option_id: str, message_id: int | None) -> None:
+    for issue in await turn.tx.issues(case_id):
+        for option in issue.options:
+            if option.id == option_id:
+                await _show(turn, case_id, case_views.option_view(issue, option), edit=message_id)
+                return
+    raise ValueError("no such option")
+
+
+async def _issue_of_option(turn: Turn, case_id: str, option_id: str) -> str:
+    for issue in await turn.tx.issues(case_id):
+        if any(option.id == option_id for option in issue.options):
+            return issue.id
+    raise ValueError("no such option")
+
+
+async def _remove_option(turn: Turn, case_id: str, option_id: str, message_id: int | None) -> None:
+    issue_id = await _issue_of_option(turn, case_id, option_id)
+    await turn.tx.remove_option(case_id, option_id)
+    await _issue(turn, case_id, issue_id, message_id)
+
+
+async def _textual(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
+    await turn.tx.set_scale(case_id, issue_id, None)
+    await _issue(turn, case_id, issue_id, message_id)
+
+
+async def _remove_issue(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
+    titles = {issue.id: issue.title for issue in await turn.tx.issues(case_id)}
+    await _show(turn, case_id, case_views.confirm(
+        _("Remove the issue {issue}? Its options go with it.", issue=user_text(titles[issue_id])),
+        "remove_issue_yes", issue_id, back="issues"), edit=message_id)
+
+
+async def _remove_issue_yes(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
+    if len(await turn.tx.issues(case_id)) <= MIN_ISSUES:
+        raise InvalidInput("too_few_issues", limit=MIN_ISSUES)
+    await turn.tx.remove_issue(case_id, issue_id)
+    await _issues(turn, case_id, "", message_id)
+
+
+async def _mode(turn: Turn, case_id: str, mode: str, message_id: int | None) -> None:
+    await turn.tx.set_priority_mode(case_id, PriorityMode(mode))
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _invites(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    seats = await turn.tx.seat_statuses(case_id)
+    codes = {seat.seat_id: await turn.tx.join_code(seat.seat_id) for seat in seats if seat.joined}
+    await _show(turn, case_id, case_views.invitations_view(seats, codes), edit=message_id)
+
+
+async def _new_link(turn: Turn, case_id: str, seat_id: str, _message_id: int | None) -> None:
+    if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.DRAFT_DETAILS:
+        raise InvalidInput("no_invitations_yet")
+    invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
+    await _send_invite(turn, case_id, invite.label, invite.token)
+
+
+async def _reject(turn: Turn, case_id: str, seat_id: str, message_id: int | None) -> None:
+    label = await turn.tx.seat_label(seat_id)
+    await _show(turn, case_id, case_views.confirm(
+        Text(REMOVE_QUESTION.msgid, params={"party": user_text(label)}),
+        "reject_yes", seat_id, back="invites"), edit=message_id)
+
+
+async def reject_join(turn: Turn, case_id: str, seat_id: str) -> None:
+    """Free a seat taken by the wrong person: their access ends, their answers are erased, a new link is made."""
+    contact = await turn.tx.party_contact(seat_id)
+    conversation = await turn.tx.load_caucus(seat_id)
+    conversation.withdraw()
+    await turn.tx.withdraw_seat(seat_id)
+    invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
+    if contact is not None:
+        await turn.send(contact.chat_id, contact.language or "en", contact.user_hash, Reply.of(
+            _("Your access to this case has ended. If you think this is a mistake, please contact your mediator.")))
+    await turn.reply(Reply.of(_("The person who joined as {party} was removed, and what they answered is erased.",
+                                party=user_text(invite.label))))
+    await _send_invite(turn, case_id, invite.label, invite.token)
+
+
+async def _reject_yes(turn: Turn, case_id: str, seat_id: str, _message_id: int | None) -> None:
+    await reject_join(turn, case_id, seat_id)
+
+
+async def _deadline_clear(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await turn.tx.set_deadline(case_id, None)
+    await turn.tx.set_pending(turn.user_id, None)
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _cancel_pending(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await turn.tx.set_pending(turn.user_id, None)
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _comediator(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    token = await turn.tx.create_mediator_invite(case_id, turn.runtime.settings.invite_valid_for)
+    info = await turn.tx.case_info(case_id)
+    await turn.reply(Reply.of(
+        ngettext("Send this link to your co-mediator, privately. It works once, only for an account authorised as "
+                 "a mediator on this bot, and expires in {count} day.",
+                 "Send this link to your co-mediator, privately. It works once, only for an account authorised as "
+                 "a mediator on this bot, and expires in {count} days.", turn.runtime.settings.invite_valid_for.days),
+        _("Co-mediator link for case {case}: {link}", case=info.short_id, link=turn.runtime.invite_link(token)),
+    ), key_id=await turn.tx.case_key_id(case_id))
+
+
+async def _open_invitations_button(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    await _open_invitations(turn, case_id)
+
+
+async def _close_round(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    info = await turn.tx.case_info(case_id)
+    await _show(turn, case_id, case_views.confirm(
+        _("Close round {round} now? Parties who have not submitted can no longer answer in this round.",
+          round=info.round), "close_round_yes"), edit=message_id)
+
+
+async def _close_round_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await turn.tx.advance_case(case_id, "close_round")
+    for seat in await turn.tx.seat_statuses(case_id):
+        conversation = await turn.tx.load_caucus(seat.seat_id)
+        if conversation.close_round():
+            await turn.tx.save_caucus(seat.seat_id, conversation)
+            await _tell_party(turn, seat.seat_id, conversation)
+    await turn.reply(Reply.of(_("Round {round} is closed.", round=(await turn.tx.case_info(case_id)).round)))
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _new_round(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    info = await turn.tx.case_info(case_id)
+    await _show(turn, case_id, case_views.confirm(
+        _("Start round {round}? Every party answers again, starting from their previous answers; "
+          "update the issues and options first if they changed.", round=info.round + 1),
+        "new_round_yes"), edit=message_id)
+
+
+async def _new_round_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    number = await turn.tx.start_round(case_id)
+    await turn.tx.advance_case(case_id, "start_round")
+    issues = await turn.tx.issues(case_id)
+    for seat in await turn.tx.seat_statuses(case_id):
+        conversation = await turn.tx.load_caucus(seat.seat_id)
+        if conversation.start_new_round(issues):
+            await turn.tx.save_caucus(seat.seat_id, conversation)
+            await _tell_party(turn, seat.seat_id, conversation, Reply.of(_(
+                "Round {round} has started. Your previous answers are filled in: keep each one or change it.",
+                round=number)))
+    await turn.reply(Reply.of(_("Round {round} has started; the parties have been told.", round=number)))
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _tell_party(turn: Turn, seat_id: str, conversation: CaucusConversation, intro: Reply | None = None) -> None:
+    """Show a party its (new) step, in its own chat and language."""
+    contact = await turn.tx.party_contact(seat_id)
+    if contact is None:
+        return
+    language = contact.language or "en"
+    key_id = await turn.tx.seat_key_id(seat_id)
+    if intro is not None:
+        await turn.send(contact.chat_id, language, contact.user_hash, intro, key_id=key_id)
+    reply = caucus_step(conversation, party_label=await turn.tx.seat_label(seat_id), suggested_language=language)
+    await turn.send(contact.chat_id, language, contact.user_hash, reply,
+                    scope=Scope("seat", seat_id, await turn.tx.seat_version(seat_id)), key_id=key_id)
+
+
+_SCREENS = {
+    "menu": _menu,
+    "status": _status_button,
+    "summary": _summary_button,
+    "issues": _issues,
+    "issue": _issue,
+    "option": _option,
+    "remove_option": _remove_option,
+    "textual": _textual,
+    "remove_issue": _remove_issue,
+    "remove_issue_yes": _remove_issue_yes,
+    "mode": _mode,
+    "invites": _invites,
+    "new_link": _new_link,
+    "reject": _reject,
+    "reject_yes": _reject_yes,
+    "deadline_clear": _deadline_clear,
+    "cancel_pending": _cancel_pending,
+    "comediator": _comediator,
+    "open_invitations": _open_invitations_button,
+    "close_round": _close_round,
+    "close_round_yes": _close_round_yes,
+    "new_round": _new_round,
+    "new_round_yes": _new_round_yes,
+}
+
+
+# Typed answers to the case menu's questions -------------------------------------------------------------
+async def case_text(turn: Turn, case_id: str, text: str) -> None:
+    """Text the mediator typed after a case-menu button asked for it."""
+    pending = turn.user.pending or ""
+    action, _sep, argument = pending.partition(":")
+    if action not in case_views.PROMPTS:
+        await turn.tx.set_active(turn.user_id, None, None)
+        await turn.reply(Reply.of(_("I was not expecting a message now. /cases opens your cases.")))
+        return
+    await _check_rights(turn, case_id, {"scale": "numeric"}.get(action, action))
+    info = await turn.tx.case_info(case_id)
+    receipt = _("Saved.")
+    next_screen: tuple[str, str] = ("menu", "")
+    if action == "rename_issue":
+        await turn.tx.rename_issue(case_id, argument, clean_line(text, max_chars=MAX_TITLE_CHARS))
+        next_screen = ("issue", argument)
+    elif action == "add_issue":
+        titles = [issue.title for issue in await turn.tx.issues(case_id)]
+        issue = await turn.tx.add_issue(case_id, _new_issue_title(text, titles))
+        next_screen = ("issue", issue.id)
+    elif action == "add_option":
+        issue = next(issue for issue in await turn.tx.issues(case_id) if issue.id == argument)
+        if len(issue.options) >= case_rules.MAX_OPTIONS:
+            raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
+        await turn.tx.add_option(case_id, argument, case_rules.clean_option(text))
+        next_screen = ("issue", argument)
+    elif action == "edit_option":
+        await turn.tx.edit_option(case_id, argument, case_rules.clean_option(text))
+        next_screen = ("issue", await _issue_of_option(turn, case_id, argument))
+    elif action == "scale":
+        await turn.tx.set_scale(case_id, argument, _parse_scale(text, turn.language))
+        next_screen = ("issue", argument)
+    elif action == "deadline":
+        deadline = case_rules.parse_deadline(text, turn.language, info.timezone, turn.runtime.clock())
+        await turn.tx.set_deadline(case_id, deadline)
+    else:
+        await turn.tx.set_timezone(case_id, case_rules.parse_timezone(text))
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.tx.set_active(turn.user_id, None, None)
+    await turn.reply(Reply.of(receipt))
+    await _SCREENS[next_screen[0]](turn, case_id, next_screen[1], None)
+
+
+def _new_issue_title(raw: str, existing: list[str]) -> str:
+    title = clean_line(raw, max_chars=MAX_TITLE_CHARS)
+    if title.casefold() in {issue.casefold() for issue in existing}:
+        raise InvalidInput("duplicate")
+    if len(existing) >= MAX_ISSUES:
+        raise InvalidInput("too_many_issues", limit=MAX_ISSUES)
+    return title
+
+
+def _parse_scale(text: str, language: str) -> Scale:
+    """Three lines (or three parts separated by ';'): the unit, the lowest and the highest value."""
+    parts = [part.strip() for part in (text.split(";") if ";" in text else text.splitlines()) if part.strip()]
+    if len(parts) != 3:  # the unit, the lowest, the highest
+        raise InvalidInput("scale_lines")
+    unit = case_rules.clean_unit(parts[0])
+    low = case_rules.parse_scale_bound(parts[1], language, unit)
+    high = case_rules.parse_scale_bound(parts[2], language, unit, above=low)
+    return Scale(unit, low, high)
+
+
+# Suggestions and joins from notifications ------------------------------------------------------------
+async def suggestion_button(turn: Turn, suggestion_id: str, case_id: str, action: str, message_id: int | None) -> None:
+    """Add a party's suggested option to the issue's options, or dismiss it."""
+    suggestion = await turn.tx.suggestion(case_id, suggestion_id)
+    if suggestion is None or suggestion.status != "pending":
+        raise ValueError("no such pending suggestion")
+    if action == "suggestion_add":
+        await _check_rights(turn, case_id, "add_option")
+        issue = next(issue for issue in await turn.tx.issues(case_id) if issue.id == suggestion.issue_id)
+        if len(issue.options) >= case_rules.MAX_OPTIONS:
+            raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
+        await turn.tx.add_option(case_id, suggestion.issue_id, case_rules.clean_option(suggestion.text))
+        await turn.tx.set_suggestion_status(case_id, suggestion_id, "added")
+        done = _("Added to the options of {issue}.", issue=user_text(issue.title))
+    else:
+        await turn.tx.set_suggestion_status(case_id, suggestion_id, "dismissed")
+        done = _("Dismissed.")
+    await turn.reply(Reply.of(done), edit=message_id)
+
+
+async def join_button(turn: Turn, seat_id: str, action: str, message_id: int | None) -> None:
+    """The reject button of a join notification, and its confirmation."""
+    case_id = await turn.tx.seat_case_id(seat_id)
+    if not await turn.tx.is_case_mediator(case_id, turn.user_id):
+        raise ValueError("not a mediator of this case")
+    if action == "reject":
+        code = await turn.tx.join_code(seat_id) or "0"
+        label = await turn.tx.seat_label(seat_id)
+        await turn.reply(case_views.confirm(
+            Text(REMOVE_QUESTION.msgid, params={"party": user_text(label)}), "reject_yes", seat_id, back="keep"),
+            scope=Scope("join", seat_id, int(code.replace(" ", ""))), edit=message_id)
+    elif action == "reject_yes":
+        await reject_join(turn, case_id, seat_id)
+    else:
+        label = await turn.tx.seat_label(seat_id)
+        await turn.reply(Reply.of(_("{party} stays as joined.", party=user_text(label))), edit=message_id)
+
+
+async def join_as_comediator(turn: Turn, token: str) -> bool:
+    """A co-mediator link; False when it opens nothing for this account."""
+    if not turn.runtime.is_mediator(turn.user_id):
+        return False
+    case_id = await turn.tx.claim_mediator_invite(token, turn.user_id)
+    if case_id is None:
+        return False
+    info = await turn.tx.case_info(case_id)
+    await notify_mediators(turn, case_id, Reply.of(_("A co-mediator has joined case {case}.", case=info.short_id)))
+    await show_menu(turn, case_id)
+    return True
+

@@ -1,37 +1,49 @@
-"""The party side: invite links, the caucus steps, submission."""
+"""The party side: invite links, every caucus step, the review screen, notes, withdrawal."""
 
 from __future__ import annotations
 
-from bot import views
-from bot.i18n import _, user_text
-from bot.replies import Reply
+from bot import caucus_views
+from bot.formats import Amount
+from bot.i18n import Text, _, ngettext, user_text
+from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
 from flows.caucus import CaucusConversation
 from flows.machines import CaucusStep
-from flows.model import InterestCategory, ItemKey, ItemKind, ShareLevel
+from flows.model import InterestCategory, ItemKey, Rating, ShareLevel
+from flows.text import clean_text
 
-__all__ = ["open_invite", "party_button", "party_text", "show_step"]
+__all__ = [
+    "ask_forget",
+    "ask_note",
+    "notify_mediators",
+    "open_invite",
+    "party_button",
+    "party_text",
+    "show_step",
+]
 
-# Buttons that change the message they sit on instead of moving to a new prompt.
-_IN_PLACE = frozenset({"cat", "rank", "rank_restart", "share"})
+# Buttons that redraw the message they sit on instead of moving to a new prompt.
+_IN_PLACE = frozenset({"cat", "rank", "restart_prio", "share", "item", "full", "page", "rate"})
+_REVIEW_DETAIL = frozenset({"item", "share", "full"})
+
+
+async def _scope(turn: Turn, seat_id: str) -> Scope:
+    return Scope("seat", seat_id, await turn.tx.seat_version(seat_id))
 
 
 async def show_step(turn: Turn, seat_id: str, conversation: CaucusConversation, *, edit: int | None = None) -> None:
     """Send (or redraw) the prompt of the step the party is at."""
-    reply = views.caucus_step(
+    reply = caucus_views.caucus_step(
         conversation, party_label=await turn.tx.seat_label(seat_id), suggested_language=turn.language
     )
-    scope = Scope("seat", seat_id, await turn.tx.seat_version(seat_id))
-    await turn.reply(reply, scope=scope, key_id=await turn.tx.seat_key_id(seat_id), edit=edit)
+    await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id), edit=edit)
 
 
-async def open_invite(turn: Turn, token: str) -> None:
-    """Join (or resume) the seat an invite link opens; every unusable link gets the same reply."""
+async def open_invite(turn: Turn, token: str) -> bool:
+    """Join (or resume) the seat an invite link opens; False when the token opens no seat."""
     seat_id = await turn.tx.claim_seat(token, turn.user_id)
     if seat_id is None:
-        await turn.reply(Reply.of(_("This invitation link cannot be used. "
-                                    "If you were invited, please ask your mediator for a new link.")))
-        return
+        return False
     await turn.tx.set_active(turn.user_id, "seat", seat_id)
     conversation = await turn.tx.load_caucus(seat_id)
     if conversation.step is CaucusStep.INVITED:
@@ -39,96 +51,245 @@ async def open_invite(turn: Turn, token: str) -> None:
         await turn.tx.save_caucus(seat_id, conversation)
         case_id = await turn.tx.seat_case_id(seat_id)
         await turn.tx.advance_case(case_id, "party_joined")
-        await notify_mediator(turn, case_id, Reply.of(_(
-            "{party} has joined case {case}.",
-            party=user_text(await turn.tx.seat_label(seat_id)), case=(await turn.tx.case_info(case_id)).short_id,
-        )))
+        code = await turn.tx.join_code(seat_id) or ""
+        await notify_mediators(turn, case_id, Reply.of(
+            _("{party} has joined case {case}. Join code: <b>{code}</b>.",
+              party=user_text(await turn.tx.seat_label(seat_id)), case=(await turn.tx.case_info(case_id)).short_id,
+              code=code),
+            _("Compare this code with the person, by phone or in person. If it is not the right person, "
+              "remove them: the seat is freed and you get a new link."),
+        ), reject_seat=seat_id)
+        await turn.reply(Reply.of(
+            _("Your join code is <b>{code}</b>. Your mediator may ask you for it, to be sure it is really you.",
+              code=code)), key_id=await turn.tx.seat_key_id(seat_id))
     await show_step(turn, seat_id, conversation)
+    return True
 
 
 async def party_text(turn: Turn, seat_id: str, text: str) -> None:
-    """Typed text: an answer where one is asked, otherwise a pointer to the buttons."""
+    """Typed text: an answer where one is asked, a note when one was announced, else a pointer to the buttons."""
+    if turn.user.pending == "note":
+        await _deliver_note(turn, seat_id, text)
+        return
     conversation = await turn.tx.load_caucus(seat_id)
-    if conversation.step is CaucusStep.POSITION:
+    step = conversation.step
+    receipt: Text = _("Saved.")
+    if step is CaucusStep.POSITION:
         conversation.record_position(text)
-    elif conversation.step is CaucusStep.INTEREST_WORDS:
+    elif step is CaucusStep.INTEREST_WORDS:
         conversation.record_interest_words(text)
-    elif conversation.step is CaucusStep.SUBMITTED:
+    elif step in {CaucusStep.RANGE_LOW, CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE}:
+        scale = conversation.current_issue.scale
+        value = conversation.record_range_value(text, turn.language)
+        receipt = _("Saved: {value}", value=Amount(value, scale.unit if scale else ""))
+    elif step is CaucusStep.POINTS:
+        issue = conversation.points_issue
+        points = conversation.give_points(text, turn.language)
+        receipt = ngettext("Saved: {count} point for {issue}", "Saved: {count} points for {issue}", points,
+                           issue=user_text(issue.title))
+    elif step in {CaucusStep.CBM_NEEDS, CaucusStep.CBM_OFFER, CaucusStep.CONSTITUENTS, CaucusStep.ALTERNATIVE}:
+        conversation.answer_optional(text)
+    elif step is CaucusStep.SUGGEST_OPTION:
+        issue = conversation.current_issue
+        suggestion = conversation.record_suggestion(text)
+        await _send_suggestion(turn, seat_id, issue.id, issue.title, suggestion)
+        receipt = _("Sent to the mediator. If the mediator adds your option, every party will be able to rate it.")
+    elif step is CaucusStep.SUBMITTED:
         await turn.reply(Reply.of(_("Your answers are already submitted. "
-                                    "The mediator will be in touch about the next steps.")))
+                                    "The mediator will be in touch about the next steps. "
+                                    "/note sends the mediator a private message.")))
+        return
+    elif step in {CaucusStep.WAITING, CaucusStep.WITHDRAWN}:
+        await show_step(turn, seat_id, conversation)
         return
     else:
         await turn.reply(Reply.of(_("Please answer with the buttons of the latest message.")))
         await show_step(turn, seat_id, conversation)
         return
     await turn.tx.save_caucus(seat_id, conversation)
-    await turn.reply(Reply.of(_("Saved.")), key_id=await turn.tx.seat_key_id(seat_id))
+    await turn.reply(Reply.of(receipt), key_id=await turn.tx.seat_key_id(seat_id))
     await show_step(turn, seat_id, conversation)
 
 
 async def party_button(turn: Turn, seat_id: str, action: str, argument: str, message_id: int | None) -> None:
     """A button of the caucus: fire the step's trigger, store, and show what comes next."""
+    if action in {"forget_yes", "forget_no"}:
+        await _answer_forget(turn, seat_id, confirmed=action == "forget_yes")
+        return
     conversation = await turn.tx.load_caucus(seat_id)
     was_submitted = conversation.step is CaucusStep.SUBMITTED
+    if action in {"item", "full", "page"}:
+        await _show_review(turn, seat_id, conversation, action, argument, message_id=message_id)
+        return
+    _apply(conversation, action, argument)
     if action == "lang":
-        conversation.choose_language(argument)
         await turn.tx.set_language(turn.user_id, argument)
         await turn.reload_user()
-    elif action == "consent":
-        conversation.consent()
-    elif action == "decline":
-        conversation.decline()
-    elif action == "reconsider":
-        conversation.reconsider()
-    elif action == "cat":
-        category, chosen = argument.split(":")
-        conversation.choose_category(InterestCategory(category), chosen=chosen == "1")
-    elif action == "cats_done":
-        conversation.confirm_categories()
-    elif action == "rank":
-        conversation.rank_issue(argument)
-    elif action == "rank_restart":
-        conversation.restart_ranking()
-    elif action == "share":
-        kind, issue_id, level = argument.split(":")
-        conversation.set_share_level(ItemKey(ItemKind(kind), issue_id), ShareLevel(level))
-    elif action == "submit":
-        conversation.request_submit()
-    elif action == "back":
-        conversation.back_to_review()
-    elif action == "confirm_submit":
-        conversation.submit()
-    else:
-        raise ValueError(f"unknown caucus action {action!r}")
     await turn.tx.save_caucus(seat_id, conversation)
-    stays = action in _IN_PLACE and conversation.step in {CaucusStep.INTEREST_CATEGORIES, CaucusStep.RANKING,
-                                                          CaucusStep.REVIEW}
+    if action == "share":
+        await _show_review(turn, seat_id, conversation, "item", argument.rsplit(":", 1)[0], message_id=message_id)
+        return
+    stays = action in _IN_PLACE and conversation.step in {
+        CaucusStep.INTEREST_CATEGORIES, CaucusStep.RANKING, CaucusStep.POINTS, CaucusStep.RATING}
     await show_step(turn, seat_id, conversation, edit=message_id if stays else None)
     if conversation.step is CaucusStep.SUBMITTED and not was_submitted:
         await _announce_submission(turn, seat_id)
 
 
+def _apply(conversation: CaucusConversation, action: str, argument: str) -> None:
+    """Turn a button into the domain call it stands for."""
+    simple = {
+        "consent": conversation.consent, "decline": conversation.decline, "reconsider": conversation.reconsider,
+        "cats_done": conversation.confirm_categories, "skip_options": conversation.skip_options,
+        "suggest": conversation.suggest_option, "cancel_suggest": conversation.cancel_suggestion,
+        "restart_prio": conversation.restart_priorities, "keep": conversation.keep_answer,
+        "submit": conversation.request_submit, "back": conversation.back_to_review,
+        "confirm_submit": conversation.submit,
+    }
+    if action in simple:
+        simple[action]()
+    elif action == "lang":
+        conversation.choose_language(argument)
+    elif action == "cat":
+        category, chosen = argument.split(":")
+        conversation.choose_category(InterestCategory(category), chosen=chosen == "1")
+    elif action == "rate":
+        option_id, rating = argument.split(":")
+        conversation.rate_option(option_id, Rating(rating))
+    elif action == "rank":
+        conversation.rank_issue(argument)
+    elif action == "skip_optional":
+        conversation.answer_optional(None)
+    elif action == "share":
+        item, level = argument.rsplit(":", 1)
+        conversation.set_share_level(ItemKey.decode(item), ShareLevel(level))
+    elif action == "edit":
+        conversation.edit(ItemKey.decode(argument))
+    else:
+        raise ValueError(f"unknown caucus action {action!r}")
+
+
+async def _show_review(
+    turn: Turn, seat_id: str, conversation: CaucusConversation, action: str, argument: str, *, message_id: int | None,
+) -> None:
+    """Redraw the review screen in place: a page of items, or one item (in full on request)."""
+    if conversation.step is not CaucusStep.REVIEW:
+        raise ValueError("review buttons only exist on the review screen")
+    if action == "page":
+        reply = caucus_views.review_page(conversation, int(argument))
+    else:
+        key = ItemKey.decode(argument)
+        if key not in conversation.items():
+            raise ValueError("no such item")
+        reply = caucus_views.review_item(conversation, key, full=action == "full")
+    await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id),
+                     edit=message_id)
+
+
 async def _announce_submission(turn: Turn, seat_id: str) -> None:
     case_id = await turn.tx.seat_case_id(seat_id)
+    await announce_progress(turn, case_id, _(
+        "{party} has submitted.", party=user_text(await turn.tx.seat_label(seat_id))))
+
+
+async def announce_progress(turn: Turn, case_id: str, event: Text) -> None:
+    """Tell the mediators what happened and how many parties have submitted; close the caucus when all have."""
     info = await turn.tx.case_info(case_id)
-    seats = await turn.tx.seat_statuses(case_id)
-    submitted = sum(seat.submitted for seat in seats)
-    lines = [_(
-        "{party} has submitted (case {case}: {count} of {total} parties).",
-        party=user_text(await turn.tx.seat_label(seat_id)), case=info.short_id, count=submitted, total=len(seats),
-    )]
-    if submitted == len(seats):
+    active = [seat for seat in await turn.tx.seat_statuses(case_id) if seat.step != CaucusStep.WITHDRAWN.value]
+    submitted = sum(seat.submitted for seat in active)
+    lines: list[Text | str] = [event, _("Case {case}: {count} of {total} parties have submitted.",
+                                        case=info.short_id, count=submitted, total=len(active))]
+    if active and submitted == len(active) and info.stage == "caucus":
         await turn.tx.advance_case(case_id, "all_submitted")
         lines.append(_("Every party of case {case} has submitted. /summary {case} shows what they shared with you.",
                        case=info.short_id))
-    await notify_mediator(turn, case_id, Reply.of(*lines))
+    await notify_mediators(turn, case_id, Reply.of(*lines))
 
 
-async def notify_mediator(turn: Turn, case_id: str, reply: Reply) -> None:
-    """Tell the case's mediator, in the mediator's language (silently skipped if no longer configured)."""
-    mediator_hash = await turn.tx.case_mediator_hash(case_id)
-    chat_id = turn.runtime.mediator_chat(mediator_hash)
-    if chat_id is None:
+async def notify_mediators(turn: Turn, case_id: str, reply: Reply, *, reject_seat: str | None = None) -> None:
+    """Tell every mediator of the case, each in their own language (skipped if no longer configured)."""
+    key_id = await turn.tx.case_key_id(case_id)
+    for mediator_hash in await turn.tx.mediator_hashes(case_id):
+        chat_id = turn.runtime.mediator_chat(mediator_hash)
+        if chat_id is None:
+            continue
+        language = await turn.tx.language_of(mediator_hash) or "en"
+        scope = None
+        if reject_seat is not None:
+            code = await turn.tx.join_code(reject_seat) or "0"
+            scope = Scope("join", reject_seat, int(code.replace(" ", "")))
+            reply = Reply(reply.lines, ((ButtonSpec(_("⛔ Remove this person"), "reject", reject_seat),),))
+        await turn.send(chat_id, language, mediator_hash, reply, scope=scope, key_id=key_id)
+
+
+# Suggestions and notes -----------------------------------------------------------------------------
+async def _send_suggestion(turn: Turn, seat_id: str, issue_id: str, issue_title: str, text: str) -> None:
+    suggestion_id = await turn.tx.add_suggestion(seat_id, issue_id, text)
+    case_id = await turn.tx.seat_case_id(seat_id)
+    key_id = await turn.tx.case_key_id(case_id)
+    reply = Reply.of(
+        _("{party} suggests an option for {issue}:", party=user_text(await turn.tx.seat_label(seat_id)),
+          issue=user_text(issue_title)),
+        Text("<i>{text}</i>", params={"text": user_text(text)}),
+        buttons=[[ButtonSpec(_("➕ Add it to the options"), "suggestion_add", case_id),
+                  ButtonSpec(_("Dismiss"), "suggestion_dismiss", case_id)]],
+    )
+    for mediator_hash in await turn.tx.mediator_hashes(case_id):
+        chat_id = turn.runtime.mediator_chat(mediator_hash)
+        if chat_id is not None:
+            language = await turn.tx.language_of(mediator_hash) or "en"
+            await turn.send(chat_id, language, mediator_hash, reply, scope=Scope("sugg", suggestion_id, 0),
+                            key_id=key_id)
+
+
+async def ask_note(turn: Turn, seat_id: str, text: str) -> None:
+    """/note [text]: send the mediator a private note now, or after the next message."""
+    if text.strip():
+        await _deliver_note(turn, seat_id, text)
         return
-    language = await turn.tx.language_of(mediator_hash)
-    await turn.send(chat_id, language or "en", mediator_hash, reply, key_id=await turn.tx.case_key_id(case_id))
+    await turn.tx.set_pending(turn.user_id, "note")
+    await turn.reply(Reply.of(_("Write your note to the mediator in your next message. "
+                                "Only the mediator reads it. /cancel to cancel.")))
+
+
+async def _deliver_note(turn: Turn, seat_id: str, raw: str) -> None:
+    text = clean_text(raw)
+    await turn.tx.add_note(seat_id, text)
+    await turn.tx.set_pending(turn.user_id, None)
+    case_id = await turn.tx.seat_case_id(seat_id)
+    info = await turn.tx.case_info(case_id)
+    await notify_mediators(turn, case_id, Reply.of(
+        _("Private note from {party} (case {case}):", party=user_text(await turn.tx.seat_label(seat_id)),
+          case=info.short_id),
+        Text("<i>{text}</i>", params={"text": user_text(text)}),
+    ))
+    await turn.reply(Reply.of(_("Your note was sent to the mediator.")))
+
+
+# Withdrawal ------------------------------------------------------------------------------------------
+async def ask_forget(turn: Turn, seat_id: str) -> None:
+    """/forget: ask before erasing anything."""
+    await turn.reply(Reply.of(
+        _("<b>Withdraw and erase your answers?</b>"),
+        _("Everything you answered in this case, and your notes, will be erased for good: "
+          "nobody can recover them, not even the mediator. The mediator is told only that you withdrew."),
+        buttons=[[ButtonSpec(_("Yes, withdraw and erase"), "forget_yes"),
+                  ButtonSpec(_("No, keep my answers"), "forget_no")]],
+    ), scope=await _scope(turn, seat_id))
+
+
+async def _answer_forget(turn: Turn, seat_id: str, *, confirmed: bool) -> None:
+    if not confirmed:
+        await turn.reply(Reply.of(_("Nothing was erased.")))
+        await show_step(turn, seat_id, await turn.tx.load_caucus(seat_id))
+        return
+    conversation = await turn.tx.load_caucus(seat_id)
+    conversation.withdraw()
+    case_id = await turn.tx.seat_case_id(seat_id)
+    label = await turn.tx.seat_label(seat_id)
+    await turn.tx.withdraw_seat(seat_id)
+    await turn.tx.set_active(turn.user_id, None, None)
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.reply(Reply.of(_("You have withdrawn from this case, and your answers were erased. "
+                                "Thank you for your time.")))
+    await announce_progress(turn, case_id, _("{party} has withdrawn from the case.", party=user_text(label)))

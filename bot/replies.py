@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from bot.i18n import Text, Translator
 
-__all__ = ["MAX_MESSAGE_CHARS", "ButtonSpec", "Reply", "pack_lines"]
+__all__ = ["MAX_BUTTONS_PER_ROW", "MAX_MESSAGE_CHARS", "ButtonSpec", "Reply", "pack_lines"]
 
 # Telegram counts 4096 characters after entity parsing; leave room for what we cannot count exactly.
 MAX_MESSAGE_CHARS = 3900
+MAX_BUTTONS_PER_ROW = 8
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,29 @@ The demo plays a whole mediation with these; the end-to-end tests use them too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
+from bot.caucus_views import LEVEL_ICONS
 from bot.i18n import LANGUAGES, Text, _, plain, translator
 from bot.local import LocalBot
 from bot.standin import SimUser
-from bot.views import CATEGORY_NAMES, LEVEL_NAMES
-from flows.model import InterestCategory, ShareLevel
+from bot.views import CATEGORY_NAMES, RATING_NAMES
+from flows.model import InterestCategory, Rating, ShareLevel
 
-__all__ = ["IssueAnswer", "PartyScript", "answer_issue", "create_case", "join", "label", "play_party"]
+__all__ = [
+    "IssueAnswer",
+    "IssueSetup",
+    "PartyScript",
+    "answer_issue",
+    "choose",
+    "create_case",
+    "join",
+    "label",
+    "open_review_item",
+    "play_party",
+    "set_share_level",
+    "submit_answers",
+]
 
 # "Invitation for <isolated label>: https://t.me/<bot>?start=<token>", in any language.
 _INVITE = re.compile("\u2068([^\u2069]+)\u2069\\W+https://t\\.me/\\w+\\?start=([A-Za-z0-9_-]+)")
@@ -26,44 +40,89 @@ def label(text: Text, language: str) -> str:
 
 
 @dataclass(frozen=True)
+class IssueSetup:
+    """How the mediator sets up one issue: its title, options, and a scale if it is counted in numbers."""
+
+    title: str
+    options: tuple[str, ...] = ()
+    scale: tuple[str, str, str] | None = None  # unit, lowest, highest as typed
+
+
+@dataclass(frozen=True)
 class IssueAnswer:
     """What a scripted party answers on one issue."""
 
     position: str
     categories: tuple[InterestCategory, ...]
     words: str
+    range: tuple[str, str, str] | None = None  # lowest, highest, hoped for, as typed
+    ratings: tuple[Rating, ...] = ()  # one per option, in order
 
 
 @dataclass(frozen=True)
 class PartyScript:
-    """A scripted party: its answers, its ranking (issue titles) and the share levels it picks."""
+    """A scripted party: its answers, its priorities and the share levels it picks."""
 
     language: str
     answers: tuple[IssueAnswer, ...]
-    ranking: tuple[str, ...]
+    ranking: tuple[str, ...] = ()  # issue titles, most important first
+    _: KW_ONLY
+    points: tuple[str, ...] = ()  # points typed for each issue but the last, in issue order
+    optional: tuple[str | None, ...] = (None, None, None, None)  # None skips the question
     # Review-screen item number (1-based) -> the level the party wants for it.
     share: dict[int, ShareLevel] = field(default_factory=dict)
 
 
+async def _tap(local: LocalBot, user: SimUser, text: Text | str, language: str) -> None:
+    user.press(text if isinstance(text, str) else label(text, language))
+    await local.settle()
+
+
+async def choose(local: LocalBot, user: SimUser, text: Text, language: str) -> None:
+    """Tap a choice on the latest message, whether it is already ticked (a pre-filled answer) or not."""
+    wanted = label(text, language)
+    buttons = user.buttons()
+    await _tap(local, user, f"✓ {wanted}" if f"✓ {wanted}" in buttons else wanted, language)
+
+
+async def _type(local: LocalBot, user: SimUser, text: str) -> None:
+    user.send_text(text)
+    await local.settle()
+
+
 async def create_case(
-    local: LocalBot, mediator: SimUser, title: str, issues: list[str], parties: list[str]
+    local: LocalBot, mediator: SimUser, title: str, issues: list[str] | list[IssueSetup], parties: list[str],
+    *, points: bool = False,
 ) -> tuple[str, dict[str, str]]:
-    """The mediator opens a case; returns its short id and each party's invite token."""
+    """The mediator opens and sets up a case; returns its short id and each party's invite token."""
     language = mediator.language_code or "en"
+    setups = [issue if isinstance(issue, IssueSetup) else IssueSetup(issue) for issue in issues]
     mediator.send_command("/newcase")
     await local.settle()
-    mediator.send_text(title)
-    await local.settle()
-    for issue in issues:
-        mediator.send_text(issue)
-        await local.settle()
-    mediator.press(label(_("Done adding issues"), language))
-    await local.settle()
+    await _type(local, mediator, title)
+    for issue in setups:
+        await _type(local, mediator, issue.title)
+    await _tap(local, mediator, _("Done adding issues"), language)
     for party in parties:
-        mediator.send_text(party)
-        await local.settle()
-    mediator.press(label(_("Done adding parties"), language))
-    await local.settle()
+        await _type(local, mediator, party)
+    await _tap(local, mediator, _("Done adding parties"), language)
+    if any(issue.options or issue.scale for issue in setups):
+        await _tap(local, mediator, _("🧩 Issues and options"), language)
+        for number, issue in enumerate(setups, start=1):
+            if not (issue.options or issue.scale):
+                continue
+            await _tap(local, mediator, str(number), language)
+            for option in issue.options:
+                await _tap(local, mediator, _("➕ Add an option"), language)
+                await _type(local, mediator, option)
+            if issue.scale:
+                await _tap(local, mediator, _("🔢 Answers in numbers"), language)
+                await _type(local, mediator, "\n".join(issue.scale))
+            await _tap(local, mediator, _("⬅️ Back to the issues"), language)
+        await _tap(local, mediator, _("⬅️ Back to the case"), language)
+    if points:
+        await _tap(local, mediator, _("⚖️ Switch to 100 points"), language)
+    await _tap(local, mediator, _("✅ Create the invitations"), language)
     tokens: dict[str, str] = {}
     short_id = ""
     for message in local.standin.messages(mediator.user_id):
@@ -80,50 +139,66 @@ async def join(local: LocalBot, user: SimUser, token: str, language: str) -> Non
     """Open the invite, choose the language and consent."""
     user.send_command("/start", token)
     await local.settle()
-    user.press(LANGUAGES[language])
-    await local.settle()
-    user.press(label(_("I agree"), language))
-    await local.settle()
+    await _tap(local, user, LANGUAGES[language], language)
+    await _tap(local, user, _("I agree"), language)
 
 
 async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, language: str) -> None:
-    user.send_text(answer.position)
-    await local.settle()
+    """Position, interests, the range if asked, and a rating for each option (or Continue)."""
+    await _type(local, user, answer.position)
     for category in answer.categories:
-        user.press(label(CATEGORY_NAMES[category], language))
-        await local.settle()
-    user.press(label(_("Done"), language))
-    await local.settle()
-    user.send_text(answer.words)
-    await local.settle()
+        await _tap(local, user, CATEGORY_NAMES[category], language)
+    await _tap(local, user, _("Done"), language)
+    await _type(local, user, answer.words)
+    for value in answer.range or ():
+        await _type(local, user, value)
+    for rating in answer.ratings:
+        await choose(local, user, RATING_NAMES[rating], language)
+    if not answer.ratings:
+        await _tap(local, user, _("Continue"), language)
 
 
-async def play_party(local: LocalBot, user: SimUser, token: str, script: PartyScript) -> None:
-    """A party goes through its whole caucus and submits."""
+async def play_party(local: LocalBot, user: SimUser, token: str, script: PartyScript, *, submit: bool = True) -> None:
+    """A party goes through its whole caucus and (unless told not to) submits."""
     language = script.language
     await join(local, user, token, language)
     for answer in script.answers:
         await answer_issue(local, user, answer, language)
     for title in script.ranking[:-1]:
         if title in user.buttons():
-            user.press(title)
-            await local.settle()
+            await _tap(local, user, title, language)
+    for points in script.points:
+        await _type(local, user, points)
+    for text in script.optional:
+        if text is None:
+            await _tap(local, user, _("Skip"), language)
+        else:
+            await _type(local, user, text)
     for number, level in script.share.items():
         await set_share_level(local, user, number, level, language)
-    user.press(label(_("Submit my answers"), language))
-    await local.settle()
-    user.press(label(_("Yes, submit"), language))
-    await local.settle()
+    if submit:
+        await submit_answers(local, user, language)
+
+
+async def submit_answers(local: LocalBot, user: SimUser, language: str) -> None:
+    await _tap(local, user, _("Submit my answers"), language)
+    await _tap(local, user, _("Yes, submit"), language)
+
+
+async def open_review_item(local: LocalBot, user: SimUser, number: int) -> None:
+    """On the review screen, open item ``number`` (turning pages as needed)."""
+    for _attempt in range(10):
+        if str(number) in user.buttons():
+            await _tap(local, user, str(number), "en")
+            return
+        await _tap(local, user, "▶", "en")
+    raise AssertionError(f"review item {number} not found")
 
 
 async def set_share_level(local: LocalBot, user: SimUser, number: int, level: ShareLevel, language: str) -> None:
-    """Tap an item's share-level button on the review screen until it shows ``level``."""
-    wanted = f"{number}. {label(LEVEL_NAMES[level], language)}"
-    for _attempt in range(3):
-        if wanted in user.buttons():
-            return
-        current = next(text for text in user.buttons() if text.startswith(f"{number}. "))
-        user.press(current)
-        await local.settle()
-    raise AssertionError(f"share level {level} not reached for item {number}")
-
+    """Open an item of the review screen, choose its share level, and go back to the list."""
+    await open_review_item(local, user, number)
+    icon = LEVEL_ICONS[level]
+    if icon in user.buttons():
+        await _tap(local, user, icon, language)
+    await _tap(local, user, _("Back to all answers"), language)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.i18n import Text, Translator, pick_language, plain, translator
-from bot.replies import ButtonSpec, Reply, pack_lines
+from bot.replies import MAX_BUTTONS_PER_ROW, ButtonSpec, Reply, pack_lines
 from storage.repository import ButtonMeaning, Store, Transaction, UserState
 
 if TYPE_CHECKING:
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
 
-__all__ = ["Runtime", "Scope", "Turn"]
+__all__ = ["Courier", "Runtime", "Scope", "Turn"]
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Runtime:
     store: Store
     bot_username: str = ""
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # What time it is; tests replace it to reach deadlines without waiting for them.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _mediators_by_hash: dict[str, int] = field(default_factory=dict)
 
     def is_mediator(self, user_id: int) -> bool:
@@ -48,6 +52,48 @@ class Scope:
     kind: str
     owner_id: str
     version: int
+
+
+class Courier:
+    """Queues replies in the outbox of one transaction, rendered in each reader's language."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+
+    async def send(
+        self, chat_id: int, language: str, user_hash: str, reply: Reply, *,
+        scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
+    ) -> None:
+        """Queue ``reply`` for ``chat_id``, rendered in ``language``; ``edit`` replaces that message."""
+        texts = pack_lines(reply, translator(language))
+        keyboard = await self._keyboard(reply.buttons, translator(language), user_hash, scope)
+        for index, text in enumerate(texts):
+            last = index == len(texts) - 1
+            await self.tx.enqueue(
+                chat_id, text, keyboard if last else [], key_id=key_id,
+                method="edit" if edit is not None and index == 0 else "send",
+                message_id=edit if index == 0 else None,
+            )
+
+    async def _keyboard(
+        self, rows: tuple[tuple[ButtonSpec, ...], ...], language: Translator, user_hash: str, scope: Scope | None
+    ) -> list[list[dict[str, str]]]:
+        if not rows:
+            return []
+        if scope is None:
+            raise ValueError("buttons need a scope to be checked against")
+        if any(len(row) > MAX_BUTTONS_PER_ROW for row in rows):
+            raise ValueError("Telegram shows at most 8 buttons per row")
+        keyboard = []
+        for row in rows:
+            buttons = []
+            for spec in row:
+                token = await self.tx.issue_button(ButtonMeaning(
+                    user_hash, scope.kind, scope.owner_id, scope.version, spec.action, spec.argument,
+                ))
+                buttons.append({"text": plain(language.render(spec.label)), "data": token})
+            keyboard.append(buttons)
+        return keyboard
 
 
 class Turn:
@@ -88,32 +134,5 @@ class Turn:
         self, chat_id: int, language: str, user_hash: str, reply: Reply, *,
         scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
     ) -> None:
-        """Queue ``reply`` for ``chat_id``, rendered in ``language``; ``edit`` replaces that message."""
-        texts = pack_lines(reply, translator(language))
-        keyboard = await self._keyboard(reply.buttons, translator(language), user_hash, scope)
-        for index, text in enumerate(texts):
-            last = index == len(texts) - 1
-            await self.tx.enqueue(
-                chat_id, text, keyboard if last else [], key_id=key_id,
-                method="edit" if edit is not None and index == 0 else "send",
-                message_id=edit if index == 0 else None,
-            )
-
-    async def _keyboard(
-        self, rows: tuple[tuple[ButtonSpec, ...], ...], language: Translator, user_hash: str, scope: Scope | None
-    ) -> list[list[dict[str, str]]]:
-        if not rows:
-            return []
-        if scope is None:
-            raise ValueError("buttons need a scope to be checked against")
-        keyboard = []
-        for row in rows:
-            buttons = []
-            for spec in row:
-                token = await self.tx.issue_button(ButtonMeaning(
-                    user_hash, scope.kind, scope.owner_id, scope.version, spec.action, spec.argument,
-                ))
-                buttons.append({"text": plain(language.render(spec.label)), "data": token})
-            keyboard.append(buttons)
-        return keyboard
-
+        """Queue ``reply`` for another chat (a mediator, a party), rendered in ``language``."""
+        await Courier(self.tx).send(chat_id, language, user_hash, reply, scope=scope, key_id=key_id, edit=edit)

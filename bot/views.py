@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 
-from babel.dates import format_datetime
-
-from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
+from bot.formats import Amount, Moment, Number
+from bot.i18n import Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
-from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
-from flows.model import CaseInfo, InterestCategory, ItemKey, ItemKind, SeatStatus, ShareLevel
+from flows.model import CaseInfo, InterestCategory, Issue, ItemKey, ItemKind, Rating, SeatStatus, ShareLevel
 from flows.setup import MAX_ISSUES, MAX_PARTIES, MIN_ISSUES, MIN_PARTIES, CaseDraft
 from flows.summary import Summary
 
 __all__ = [
     "CATEGORY_NAMES",
-    "caucus_step",
+    "ITEM_NAMES",
+    "LEVEL_NAMES",
+    "RATING_NAMES",
     "draft_step",
     "invalid_input",
+    "item_name",
     "status_view",
     "summary_view",
 ]
@@ -45,6 +47,13 @@ LEVEL_NAMES: Mapping[ShareLevel, Text] = {
     ShareLevel.JOINT: _("👥 Joint session"),
 }
 
+RATING_NAMES: Mapping[Rating, Text] = {
+    Rating.IDEAL: _("⭐ Ideal"),
+    Rating.ACCEPTABLE: _("👍 Acceptable"),
+    Rating.LIVE_WITH: _("🤝 Could live with"),
+    Rating.UNACCEPTABLE: _("⛔ Unacceptable"),
+}
+
 STEP_NAMES: Mapping[CaucusStep, Text] = {
     CaucusStep.INVITED: _("not joined yet"),
     CaucusStep.LANGUAGE: _("choosing a language"),
@@ -53,16 +62,29 @@ STEP_NAMES: Mapping[CaucusStep, Text] = {
     CaucusStep.POSITION: _("answering: position"),
     CaucusStep.INTEREST_CATEGORIES: _("answering: interests"),
     CaucusStep.INTEREST_WORDS: _("answering: interests"),
-    CaucusStep.RANKING: _("ranking the issues"),
+    CaucusStep.RANGE_LOW: _("answering: acceptable range"),
+    CaucusStep.RANGE_HIGH: _("answering: acceptable range"),
+    CaucusStep.RANGE_HOPE: _("answering: acceptable range"),
+    CaucusStep.RATING: _("answering: options"),
+    CaucusStep.SUGGEST_OPTION: _("answering: options"),
+    CaucusStep.RANKING: _("answering: priorities"),
+    CaucusStep.POINTS: _("answering: priorities"),
+    CaucusStep.CBM_NEEDS: _("answering: building trust"),
+    CaucusStep.CBM_OFFER: _("answering: building trust"),
+    CaucusStep.CONSTITUENTS: _("answering: the people they represent"),
+    CaucusStep.ALTERNATIVE: _("answering: alternative to an agreement"),
     CaucusStep.REVIEW: _("reviewing answers"),
     CaucusStep.CONFIRM: _("reviewing answers"),
     CaucusStep.SUBMITTED: _("submitted"),
+    CaucusStep.WAITING: _("waiting for the next round (not submitted)"),
+    CaucusStep.WITHDRAWN: _("withdrew"),
 }
 
 STAGE_NAMES: Mapping[CaseStage, Text] = {
     CaseStage.DRAFT_TITLE: _("being set up"),
     CaseStage.DRAFT_ISSUES: _("being set up"),
     CaseStage.DRAFT_PARTIES: _("being set up"),
+    CaseStage.DRAFT_DETAILS: _("being set up"),
     CaseStage.INVITING: _("inviting the parties"),
     CaseStage.CAUCUS: _("caucus in progress"),
     CaseStage.JOINT: _("ready for the joint session"),
@@ -71,11 +93,19 @@ STAGE_NAMES: Mapping[CaseStage, Text] = {
     CaseStage.CLOSED: _("closed"),
 }
 
-_NEXT_LEVEL = {
-    ShareLevel.PRIVATE: ShareLevel.MEDIATOR,
-    ShareLevel.MEDIATOR: ShareLevel.JOINT,
-    ShareLevel.JOINT: ShareLevel.PRIVATE,
+ITEM_NAMES: Mapping[ItemKind, Text] = {
+    ItemKind.POSITION: _("Position on {issue}"),
+    ItemKind.INTERESTS: _("Interests on {issue}"),
+    ItemKind.RANGE: _("Acceptable range on {issue}"),
+    ItemKind.RATINGS: _("Options on {issue}"),
+    ItemKind.RANKING: _("Priorities: ranking of the issues"),
+    ItemKind.POINTS: _("Priorities: points per issue"),
+    ItemKind.CBM_NEEDS: _("Trust: what is needed from the other side"),
+    ItemKind.CBM_OFFER: _("Trust: what could be offered"),
+    ItemKind.CONSTITUENTS: _("Constituents: what they need to accept an agreement"),
+    ItemKind.ALTERNATIVE: _("Alternative to an agreement"),
 }
+
 
 INVALID_INPUT: Mapping[str, Text] = {
     "empty": _("That message is empty. Please type your answer as text."),
@@ -86,160 +116,55 @@ INVALID_INPUT: Mapping[str, Text] = {
     "too_many_parties": _("A case can have at most {limit} parties."),
     "too_few_parties": _("Please add at least {limit} parties first."),
     "no_category": _("Please choose at least one kind of interest, then tap Done."),
+    "not_a_number": _("Please type a single number, for example {example}.", example=Number(1500)),
+    "ambiguous_number": _("I cannot tell which number you mean. Please write it without separators "
+                          "(for example 1500) or with a decimal part (for example {example}).",
+                          example=Number(Decimal("1.5"))),
+    "not_whole": _("Please type a whole number, without a decimal part."),
+    "out_of_scale": _("Please give a value from {low} to {high}."),
+    "high_below_low": _("The highest value cannot be below the lowest one ({low})."),
+    "hope_outside": _("The value you hope for should be between your lowest and highest values "
+                      "({low} to {high})."),
+    "points_range": _("Please give a number of points from 0 to {left}."),
+    "priorities_done": _("Every issue has its points. Tap \u201cStart again\u201d to share them anew."),
+    "range_private": _("A range is always private: nobody can see it, and this cannot be changed."),
+    "scale_order": _("The highest value must be above the lowest one ({low})."),
+    "scale_lines": _("Please send three lines: the unit, the lowest value and the highest value."),
+    "unknown_timezone": _("I do not know that time zone. Please send a name such as Africa/Nairobi, "
+                          "Europe/Kyiv or UTC."),
+    "not_a_date": _("Please send a date, for example {example}."),
+    "date_in_past": _("That date has already passed."),
+    "date_too_far": _("Please choose a date within the next year."),
+    "too_many_options": _("An issue can have at most {limit} options."),
+    "no_invitations_yet": _("The invitations are not created yet: tap \u201cCreate the invitations\u201d first."),
+    "locked": _("Parties have already submitted in this round: issues and options can change "
+                "only between rounds."),
+    "structure_locked": _("Parties have started answering: issues can no longer be added or removed, "
+                          "nor made numeric, until the next round."),
 }
 
+_AMOUNTS = ("low", "high")
 
-def invalid_input(reason: str, details: Mapping[str, int]) -> Text:
-    """The translated explanation of why an input was refused."""
+
+def invalid_input(reason: str, details: Mapping[str, int | str]) -> Text:
+    """The translated explanation of why an input was refused, numbers in the reader's format."""
     text = INVALID_INPUT[reason]
-    return Text(text.msgid, params=dict(details))
+    params: dict[str, object] = dict(text.params)
+    unit = str(details.get("unit", ""))
+    for name, value in details.items():
+        if name in _AMOUNTS:
+            params[name] = Amount(Decimal(str(value)), unit)
+        elif isinstance(value, int):
+            params[name] = Number(value)
+        elif name != "unit":
+            params[name] = value
+    return Text(text.msgid, params=params)
 
 
 def preview(text: str) -> Markup:
     """A short preview of an answer: the review screen never shows answers in full."""
     short = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
     return user_text(short)
-
-
-# Party side ------------------------------------------------------------------------------------
-def language_choice(suggested: str) -> Reply:
-    ordered = sorted(LANGUAGES, key=lambda code: code != suggested)
-    return Reply.of(
-        _("Welcome. Please choose your language."),
-        buttons=[[ButtonSpec(LANGUAGES[code], "lang", code) for code in ordered]],
-    )
-
-
-def consent_notice(party_label: str) -> Reply:
-    return Reply.of(
-        _("<b>Before we start: how your answers are handled</b>"),
-        _("You are invited as {label} to a private session (caucus) with the mediator.",
-          label=user_text(party_label)),
-        "",
-        _("• What is stored: your answers to the questions that follow, your language, and your progress. "
-          "Everything you type is stored encrypted."),
-        _("• Who sees what: for each answer you choose who may see it: nobody (private), "
-          "the mediator only, or everyone in the joint session. Other parties never see your private "
-          "or mediator-only answers, and never see who you are on Telegram."),
-        _("• Telegram: this chat goes through Telegram, which can read bot chats. "
-          "Do not write anything you could not accept Telegram seeing."),
-        _("• You can stop at any time with /pause and come back later; /privacy shows this notice again."),
-        "",
-        _("Do you agree to take part on these terms?"),
-        buttons=[[ButtonSpec(_("I agree"), "consent"), ButtonSpec(_("I do not agree"), "decline")]],
-    )
-
-
-def _issue_heading(conversation: CaucusConversation) -> Text:
-    return _("Issue {number} of {total}: <b>{issue}</b>",
-             number=conversation.cursor + 1, total=len(conversation.issues),
-             issue=user_text(conversation.current_issue.title))
-
-
-def category_keyboard(conversation: CaucusConversation) -> list[list[ButtonSpec]]:
-    interests = conversation.answers.interests.get(conversation.current_issue.id)
-    chosen = set(interests.categories) if interests else set()
-    buttons = [
-        ButtonSpec(Text("✓ {name}", params={"name": name}), "cat", f"{category.value}:0") if category in chosen
-        else ButtonSpec(name, "cat", f"{category.value}:1")
-        for category, name in CATEGORY_NAMES.items()
-    ]
-    rows = [buttons[index:index + 2] for index in range(0, len(buttons), 2)]
-    rows.append([ButtonSpec(_("Done"), "cats_done")])
-    return rows
-
-
-def ranking_view(conversation: CaucusConversation) -> Reply:
-    titles = {issue.id: issue.title for issue in conversation.issues}
-    lines: list[Text | str] = [_("<b>Priorities</b>: tap the issue that matters most to you, then the next one.")]
-    for place, issue_id in enumerate(conversation.answers.ranking, start=1):
-        lines.append(Text("{place}. {issue}", params={"place": place, "issue": user_text(titles[issue_id])}))
-    rows = [[ButtonSpec(Markup(user_text(issue.title)), "rank", issue.id)] for issue in conversation.unranked_issues()]
-    if conversation.answers.ranking:
-        rows.append([ButtonSpec(_("Start again"), "rank_restart")])
-    return Reply.of(*lines, buttons=rows)
-
-
-def _item_label(key: ItemKey, titles: Mapping[str, str]) -> Text:
-    if key.kind is ItemKind.POSITION:
-        return _("Position on {issue}", issue=user_text(titles[key.issue_id]))
-    if key.kind is ItemKind.INTERESTS:
-        return _("Interests on {issue}", issue=user_text(titles[key.issue_id]))
-    return _("Your ranking of the issues")
-
-
-def _item_preview(conversation: CaucusConversation, key: ItemKey) -> Text | Markup:
-    answers = conversation.answers
-    if key.kind is ItemKind.POSITION:
-        return preview(answers.positions[key.issue_id])
-    if key.kind is ItemKind.INTERESTS:
-        return preview(answers.interests[key.issue_id].words)
-    return ngettext("{count} issue ranked", "{count} issues ranked", len(answers.ranking))
-
-
-def review_view(conversation: CaucusConversation) -> Reply:
-    titles = {issue.id: issue.title for issue in conversation.issues}
-    keys = conversation.answers.items(conversation.issues)
-    lines: list[Text | str] = [
-        _("<b>Review your answers</b>"),
-        _("For each answer, choose who may see it. Tap a button to change it:"),
-        _("🔒 Private: nobody sees it. 👤 Mediator only: the mediator may read it. "
-          "👥 Joint session: it may be quoted to all parties in the joint session."),
-        "",
-    ]
-    rows: list[list[ButtonSpec]] = []
-    for number, key in enumerate(keys, start=1):
-        level = conversation.answers.share_level(key)
-        lines.append(Text("{number}. <b>{label}</b>: {preview}", params={
-            "number": number, "label": _item_label(key, titles), "preview": _item_preview(conversation, key),
-        }))
-        lines.append(Text("    {level}", params={"level": LEVEL_NAMES[level]}))
-        rows.append([ButtonSpec(
-            Text("{number}. {level}", params={"number": number, "level": LEVEL_NAMES[level]}),
-            "share", f"{key.kind.value}:{key.issue_id}:{_NEXT_LEVEL[level].value}",
-        )])
-    rows.append([ButtonSpec(_("Submit my answers"), "submit")])
-    return Reply.of(*lines, buttons=rows)
-
-
-def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested_language: str) -> Reply:
-    """The prompt for the step the party is at."""
-    step = conversation.step
-    if step in {CaucusStep.INVITED, CaucusStep.LANGUAGE}:
-        return language_choice(suggested_language)
-    if step is CaucusStep.CONSENT:
-        return consent_notice(party_label)
-    if step is CaucusStep.DECLINED:
-        return Reply.of(
-            _("You chose not to take part, and no answer was recorded. "
-              "If you change your mind, you can read the notice again."),
-            buttons=[[ButtonSpec(_("Read the notice again"), "reconsider")]],
-        )
-    if step is CaucusStep.POSITION:
-        return Reply.of(_issue_heading(conversation), "",
-                        _("What is your <b>position</b> on this issue: what are you asking for? "
-                          "Type your answer in your own words."))
-    if step is CaucusStep.INTEREST_CATEGORIES:
-        return Reply.of(_issue_heading(conversation), "",
-                        _("<b>Why</b> does this matter to you? Choose one or more kinds of interest, "
-                          "then tap Done."),
-                        buttons=category_keyboard(conversation))
-    if step is CaucusStep.INTEREST_WORDS:
-        return Reply.of(_issue_heading(conversation), "",
-                        _("In your own words: what do you need on this issue, and why? "
-                          "What worries you, what would make things better?"))
-    if step is CaucusStep.RANKING:
-        return ranking_view(conversation)
-    if step is CaucusStep.REVIEW:
-        return review_view(conversation)
-    if step is CaucusStep.CONFIRM:
-        return Reply.of(
-            _("Submit your answers now? After this they cannot be changed in this round, "
-              "and the mediator will see only what you allowed."),
-            buttons=[[ButtonSpec(_("Yes, submit"), "confirm_submit"), ButtonSpec(_("Back to review"), "back")]],
-        )
-    return Reply.of(_("Thank you: your answers are submitted. The mediator will see only what you allowed. "
-                      "You will hear from the mediator about the next steps."))
 
 
 # Mediator side -------------------------------------------------------------------------------
@@ -267,27 +192,29 @@ def draft_step(info: CaseInfo, draft: CaseDraft) -> Reply:
     )
 
 
-def _when(moment: datetime | None, language: str) -> Text | str:
-    if moment is None:
-        return _("never")
-    return format_datetime(moment, "medium", tzinfo=None, locale=language) + " UTC"
+def _when(moment: datetime | None, timezone: str) -> Text | Moment:
+    return _("never") if moment is None else Moment(moment, timezone)
 
 
-def status_view(info: CaseInfo, seats: list[SeatStatus], language: str) -> Reply:
-    """Who is at which step: never content."""
+def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime) -> Reply:
+    """Who is at which step, and who is late: never content."""
     lines: list[Text | str] = [
         _("<b>Case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
-        _("Stage: {stage}", stage=STAGE_NAMES[CaseStage(info.stage)]),
-        "",
+        _("Stage: {stage} (round {round})", stage=STAGE_NAMES[CaseStage(info.stage)], round=info.round),
     ]
-    submitted = sum(seat.submitted for seat in seats)
+    if info.deadline is not None:
+        lines.append(_("Deadline: {when}", when=Moment(info.deadline, info.timezone)))
+    lines.append("")
+    active = [seat for seat in seats if seat.step != CaucusStep.WITHDRAWN.value]
+    submitted = sum(seat.submitted for seat in active)
     # A case always has two parties or more, so "parties" needs no plural forms.
-    lines.append(_("Submitted: {count} of {total} parties.", count=submitted, total=len(seats)))
-    lines.extend(
-        _("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
-          step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, language))
-        for seat in seats
-    )
+    lines.append(_("Submitted: {count} of {total} parties.", count=submitted, total=len(active)))
+    late = info.deadline is not None and now > info.deadline
+    for seat in seats:
+        lines.append(_("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
+                       step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, info.timezone)))
+        if late and not seat.submitted and seat.step != CaucusStep.WITHDRAWN.value:
+            lines.append(Text("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
     return Reply.of(*lines)
 
 
@@ -311,30 +238,47 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
         )
     lines += ["", _("<b>Priorities</b>")]
     for party in summary.parties:
-        if party.ranking is None:
-            lines.append(_("• {party}: kept private", party=user_text(party.party)))
-        else:
+        if party.ranking is not None:
             order = Markup(", ".join(f"{place}. {user_text(title)}" for place, title in enumerate(party.ranking, 1)))
             lines.append(Text("• {party}: {order}", params={"party": user_text(party.party), "order": order}))
+        elif party.points is not None:
+            spread = _join(Text("{issue}: {points}", params={"issue": user_text(title), "points": Number(points)})
+                           for title, points in party.points)
+            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party), "order": spread}))
+        else:
+            lines.append(_("• {party}: kept private", party=user_text(party.party)))
     lines += ["", _("<b>What each party shared</b>")]
     for party in summary.parties:
         lines.append(Text("<b>{party}</b>", params={"party": user_text(party.party)}))
         if not party.items:
             lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared)")}))
         for item in party.items:
-            label = (_("Position on {issue}", issue=user_text(item.issue)) if item.kind is ItemKind.POSITION
-                     else _("Interests on {issue}", issue=user_text(item.issue)))
+            name = ITEM_NAMES[item.kind]
+            label = Text(name.msgid, params={"issue": user_text(item.issue)}) if item.kind.per_issue else name
             named: Text | str = ""
             if item.categories:
                 named = Text(" [{names}]", params={"names": _join(CATEGORY_NAMES[c] for c in item.categories)})
+            text: Text | Markup = user_text(item.text)
+            if item.kind is ItemKind.RATINGS:
+                text = _join(Text("{option}: {rating}", params={"option": user_text(option), "rating": RATING_NAMES[r]})
+                             for option, r in item.ratings)
             lines.append(Text("  • {label}{named} ({level}): {text}", params={
-                "label": label, "named": named, "level": LEVEL_NAMES[item.level], "text": user_text(item.text),
+                "label": label, "named": named, "level": LEVEL_NAMES[item.level], "text": text,
             }))
     return Reply.of(*lines)
 
 
+def item_name(key: ItemKey, issues: list[Issue]) -> Text:
+    """An item's name as the party and the mediator read it ("Position on Water")."""
+    titles = {issue.id: issue.title for issue in issues}
+    name = ITEM_NAMES[key.kind]
+    if key.kind.per_issue:
+        return Text(name.msgid, params={"issue": user_text(titles.get(key.issue_id, "?"))})
+    return name
+
+
 def _join(texts: Iterable[Text]) -> Text:
-    """Several translated texts as one comma-separated list."""
+    """Several translated texts as one list."""
     items = list(texts)
-    template = ", ".join(f"{{p{index}}}" for index in range(len(items)))
+    template = "; ".join(f"{{p{index}}}" for index in range(len(items)))
     return Text(template, params={f"p{index}": item for index, item in enumerate(items)})

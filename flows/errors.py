@@ -13,7 +13,7 @@ class InvalidInput(FlowError):  # noqa: N818 - reads as the domain term it is
     ``reason`` is a stable code the transport turns into a translated message.
     """
 
-    def __init__(self, reason: str, **details: int) -> None:
+    def __init__(self, reason: str, **details: int | str) -> None:
         super().__init__(reason)
         self.reason = reason
         self.details = details

@@ -17,10 +17,13 @@ from transitions import Machine, MachineError
 from flows.errors import StepMismatch
 
 __all__ = [
+    "ANSWERING_STEPS",
     "CASE_MACHINE",
     "CASE_TRANSITIONS",
     "CAUCUS_MACHINE",
     "CAUCUS_TRANSITIONS",
+    "EDIT_STEPS",
+    "OPTIONAL_STEPS",
     "CaseStage",
     "CaucusStep",
     "FlowMachine",
@@ -33,6 +36,7 @@ class CaseStage(enum.Enum):
     DRAFT_TITLE = "draft_title"
     DRAFT_ISSUES = "draft_issues"
     DRAFT_PARTIES = "draft_parties"
+    DRAFT_DETAILS = "draft_details"
     INVITING = "inviting"
     CAUCUS = "caucus"
     JOINT = "joint"
@@ -51,10 +55,22 @@ class CaucusStep(enum.Enum):
     POSITION = "position"
     INTEREST_CATEGORIES = "interest_categories"
     INTEREST_WORDS = "interest_words"
+    RANGE_LOW = "range_low"
+    RANGE_HIGH = "range_high"
+    RANGE_HOPE = "range_hope"
+    RATING = "rating"
+    SUGGEST_OPTION = "suggest_option"
     RANKING = "ranking"
+    POINTS = "points"
+    CBM_NEEDS = "cbm_needs"
+    CBM_OFFER = "cbm_offer"
+    CONSTITUENTS = "constituents"
+    ALTERNATIVE = "alternative"
     REVIEW = "review"
     CONFIRM = "confirm"
     SUBMITTED = "submitted"
+    WAITING = "waiting"
+    WITHDRAWN = "withdrawn"
 
 
 Transition = Mapping[str, Any]
@@ -66,40 +82,117 @@ CASE_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "finish_issues", "source": _C.DRAFT_ISSUES, "dest": _C.DRAFT_PARTIES,
      "conditions": "has_enough_issues"},
     {"trigger": "add_party", "source": _C.DRAFT_PARTIES, "dest": None, "conditions": "below_party_limit"},
-    {"trigger": "finish_parties", "source": _C.DRAFT_PARTIES, "dest": _C.INVITING,
+    {"trigger": "finish_parties", "source": _C.DRAFT_PARTIES, "dest": _C.DRAFT_DETAILS,
      "conditions": "has_enough_parties"},
+    {"trigger": "open_invitations", "source": _C.DRAFT_DETAILS, "dest": _C.INVITING},
     {"trigger": "party_joined", "source": _C.INVITING, "dest": _C.CAUCUS},
-    {"trigger": "party_joined", "source": _C.CAUCUS, "dest": None},
+    {"trigger": "party_joined", "source": [_C.CAUCUS, _C.JOINT, _C.AGREEMENT, _C.MONITORING], "dest": None},
     {"trigger": "all_submitted", "source": _C.CAUCUS, "dest": _C.JOINT},
     {"trigger": "start_round", "source": _C.JOINT, "dest": _C.CAUCUS},
     {"trigger": "record_agreement", "source": _C.JOINT, "dest": _C.AGREEMENT},
     {"trigger": "start_monitoring", "source": _C.AGREEMENT, "dest": _C.MONITORING},
+    {"trigger": "close_round", "source": _C.CAUCUS, "dest": _C.JOINT},
     {"trigger": "close", "source": [_C.INVITING, _C.CAUCUS, _C.JOINT, _C.AGREEMENT, _C.MONITORING],
      "dest": _C.CLOSED},
 )
 
 _P = CaucusStep
+# The optional questions after the priorities, each answered or skipped, in order.
+OPTIONAL_STEPS = (_P.CBM_NEEDS, _P.CBM_OFFER, _P.CONSTITUENTS, _P.ALTERNATIVE)
+# Steps at which the party is answering (a closed round sends them to WAITING).
+ANSWERING_STEPS = (
+    _P.POSITION, _P.INTEREST_CATEGORIES, _P.INTEREST_WORDS, _P.RANGE_LOW, _P.RANGE_HIGH, _P.RANGE_HOPE,
+    _P.RATING, _P.SUGGEST_OPTION, _P.RANKING, _P.POINTS, *OPTIONAL_STEPS, _P.REVIEW, _P.CONFIRM,
+)
+# Where the review screen's "edit" of an item starts; editing returns to the review when that item is done.
+EDIT_STEPS = {
+    "position": _P.POSITION,
+    "interests": _P.INTEREST_CATEGORIES,
+    "range": _P.RANGE_LOW,
+    "ratings": _P.RATING,
+    "ranking": _P.RANKING,
+    "points": _P.POINTS,
+    "cbm_needs": _P.CBM_NEEDS,
+    "cbm_offer": _P.CBM_OFFER,
+    "constituents": _P.CONSTITUENTS,
+    "alternative": _P.ALTERNATIVE,
+}
+
+
+def _back_to_review(trigger: str, source: CaucusStep) -> Transition:
+    """While editing from the review screen, finishing the item returns to the review."""
+    return {"trigger": trigger, "source": source, "dest": _P.REVIEW, "conditions": "editing", "after": "stop_editing"}
+
+
+def _after_issue(trigger: str, source: CaucusStep) -> list[Transition]:
+    """Where a party goes once an issue is answered: the next issue, else the priorities."""
+    return [
+        _back_to_review(trigger, source),
+        {"trigger": trigger, "source": source, "dest": _P.POSITION, "conditions": "has_more_issues",
+         "before": "start_next_issue"},
+        {"trigger": trigger, "source": source, "dest": _P.POINTS, "conditions": "points_mode",
+         "before": "start_priorities"},
+        {"trigger": trigger, "source": source, "dest": _P.RANKING, "before": "start_priorities"},
+    ]
+
+
 CAUCUS_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "join", "source": _P.INVITED, "dest": _P.LANGUAGE},
     {"trigger": "choose_language", "source": _P.LANGUAGE, "dest": _P.CONSENT},
-    {"trigger": "consent", "source": _P.CONSENT, "dest": _P.POSITION, "before": "start_first_issue"},
+    {"trigger": "consent", "source": _P.CONSENT, "dest": _P.POSITION, "conditions": "round_open",
+     "before": "start_first_issue"},
+    {"trigger": "consent", "source": _P.CONSENT, "dest": _P.WAITING},
     {"trigger": "decline", "source": _P.CONSENT, "dest": _P.DECLINED},
     {"trigger": "reconsider", "source": _P.DECLINED, "dest": _P.CONSENT},
+    # One issue: position, interests, the range if quantitative, the option ratings.
+    _back_to_review("give_position", _P.POSITION),
     {"trigger": "give_position", "source": _P.POSITION, "dest": _P.INTEREST_CATEGORIES},
     {"trigger": "choose_category", "source": _P.INTEREST_CATEGORIES, "dest": None},
     {"trigger": "confirm_categories", "source": _P.INTEREST_CATEGORIES, "dest": _P.INTEREST_WORDS,
      "conditions": "has_categories"},
-    {"trigger": "give_interest_words", "source": _P.INTEREST_WORDS, "dest": _P.POSITION,
-     "conditions": "has_more_issues", "before": "start_next_issue"},
-    {"trigger": "give_interest_words", "source": _P.INTEREST_WORDS, "dest": _P.RANKING,
-     "unless": "has_more_issues"},
-    {"trigger": "rank_issue", "source": _P.RANKING, "dest": None, "unless": "ranking_complete"},
-    {"trigger": "restart_ranking", "source": _P.RANKING, "dest": None},
-    {"trigger": "finish_ranking", "source": _P.RANKING, "dest": _P.REVIEW, "conditions": "ranking_complete"},
+    _back_to_review("give_interest_words", _P.INTEREST_WORDS),
+    {"trigger": "give_interest_words", "source": _P.INTEREST_WORDS, "dest": _P.RANGE_LOW,
+     "conditions": "is_quantitative"},
+    {"trigger": "give_interest_words", "source": _P.INTEREST_WORDS, "dest": _P.RATING, "before": "start_options"},
+    {"trigger": "give_low", "source": _P.RANGE_LOW, "dest": _P.RANGE_HIGH},
+    {"trigger": "give_high", "source": _P.RANGE_HIGH, "dest": _P.RANGE_HOPE},
+    _back_to_review("give_hope", _P.RANGE_HOPE),
+    {"trigger": "give_hope", "source": _P.RANGE_HOPE, "dest": _P.RATING, "before": "start_options"},
+    {"trigger": "rate_option", "source": _P.RATING, "dest": None, "conditions": "has_more_options",
+     "after": "next_option"},
+    *_after_issue("rate_option", _P.RATING),
+    *_after_issue("skip_options", _P.RATING),
+    {"trigger": "suggest_option", "source": _P.RATING, "dest": _P.SUGGEST_OPTION},
+    {"trigger": "give_suggestion", "source": _P.SUGGEST_OPTION, "dest": _P.RATING},
+    {"trigger": "cancel_suggestion", "source": _P.SUGGEST_OPTION, "dest": _P.RATING},
+    # Priorities: a ranking or 100 points, as the mediator chose for the case.
+    {"trigger": "rank_issue", "source": _P.RANKING, "dest": None, "unless": "priorities_complete"},
+    {"trigger": "restart_priorities", "source": [_P.RANKING, _P.POINTS], "dest": None, "before": "start_priorities"},
+    {"trigger": "give_points", "source": _P.POINTS, "dest": None, "unless": "priorities_complete",
+     "after": "next_points_issue"},
+    _back_to_review("finish_priorities", _P.RANKING),
+    _back_to_review("finish_priorities", _P.POINTS),
+    {"trigger": "finish_priorities", "source": [_P.RANKING, _P.POINTS], "dest": _P.CBM_NEEDS,
+     "conditions": "priorities_complete"},
+    # The optional questions: answered or skipped alike move on.
+    *(transition
+      for source, dest in zip(OPTIONAL_STEPS, (*OPTIONAL_STEPS[1:], _P.REVIEW), strict=True)
+      for transition in (_back_to_review("answer_optional", source),
+                         {"trigger": "answer_optional", "source": source, "dest": dest})),
+    # The review screen: share levels, editing any item, submission with confirmation.
     {"trigger": "set_share_level", "source": _P.REVIEW, "dest": None},
+    *({"trigger": f"edit_{kind}", "source": _P.REVIEW, "dest": step, "before": "start_editing"}
+      for kind, step in EDIT_STEPS.items()),
     {"trigger": "request_submit", "source": _P.REVIEW, "dest": _P.CONFIRM},
     {"trigger": "back_to_review", "source": _P.CONFIRM, "dest": _P.REVIEW},
     {"trigger": "submit", "source": _P.CONFIRM, "dest": _P.SUBMITTED},
+    # Rounds and withdrawal: the only ways a submitted caucus changes.
+    {"trigger": "close_round", "source": list(ANSWERING_STEPS), "dest": _P.WAITING, "after": "stop_editing"},
+    {"trigger": "new_round", "source": [*ANSWERING_STEPS, _P.SUBMITTED, _P.WAITING], "dest": _P.POSITION,
+     "before": "start_first_issue"},
+    {"trigger": "withdraw", "source": [step for step in _P if step is not _P.WITHDRAWN], "dest": _P.WITHDRAWN,
+     "after": "stop_editing"},
+    {"trigger": "reinvite", "source": _P.WITHDRAWN, "dest": _P.INVITED},
 )
 
 
@@ -134,6 +227,15 @@ class FlowMachine:
 
     def triggers(self) -> set[str]:
         return {t["trigger"] for t in self.transitions}
+
+    def sources(self, trigger: str) -> set[enum.Enum]:
+        """The states from which ``trigger`` may fire (whatever its guards say)."""
+        found: set[enum.Enum] = set()
+        for transition in self.transitions:
+            if transition["trigger"] == trigger:
+                source = transition["source"]
+                found |= set(source) if isinstance(source, list | tuple) else {source}
+        return found
 
     def mermaid(self) -> str:
         """A Mermaid state diagram drawn by the transitions library from the same declaration."""

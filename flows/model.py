@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 
 class ShareLevel(enum.StrEnum):
@@ -34,27 +35,95 @@ class InterestCategory(enum.StrEnum):
     OTHER = "other"
 
 
+class Rating(enum.StrEnum):
+    """How acceptable an option is to a party, best first (DESIGN.md §2)."""
+
+    IDEAL = "ideal"
+    ACCEPTABLE = "acceptable"
+    LIVE_WITH = "live_with"
+    UNACCEPTABLE = "unacceptable"
+
+    @property
+    def score(self) -> int:
+        """3 for ideal down to 0 for unacceptable (for the overlap analysis)."""
+        return {"ideal": 3, "acceptable": 2, "live_with": 1, "unacceptable": 0}[self.value]
+
+
+class PriorityMode(enum.StrEnum):
+    """How parties state their priorities; the mediator chooses per case."""
+
+    RANKING = "ranking"
+    POINTS = "points"
+
+
+POINTS_TOTAL = 100
+
+
 class ItemKind(enum.StrEnum):
     """Kinds of caucus answers a party gives."""
 
     POSITION = "position"
     INTERESTS = "interests"
+    RANGE = "range"
+    RATINGS = "ratings"
     RANKING = "ranking"
+    POINTS = "points"
+    CBM_NEEDS = "cbm_needs"
+    CBM_OFFER = "cbm_offer"
+    CONSTITUENTS = "constituents"
+    ALTERNATIVE = "alternative"
+
+    @property
+    def per_issue(self) -> bool:
+        return self in {ItemKind.POSITION, ItemKind.INTERESTS, ItemKind.RANGE, ItemKind.RATINGS}
 
 
-DEFAULT_SHARE = {
-    ItemKind.POSITION: ShareLevel.MEDIATOR,
-    ItemKind.INTERESTS: ShareLevel.MEDIATOR,
-    ItemKind.RANKING: ShareLevel.MEDIATOR,
-}
+# Optional questions after the priorities, in the order they are asked; each can be skipped.
+OPTIONAL_KINDS = (ItemKind.CBM_NEEDS, ItemKind.CBM_OFFER, ItemKind.CONSTITUENTS, ItemKind.ALTERNATIVE)
+
+# The most protective defaults (DESIGN.md §4): ranges private, the rest for the mediator.
+DEFAULT_SHARE = {kind: ShareLevel.PRIVATE if kind is ItemKind.RANGE else ShareLevel.MEDIATOR for kind in ItemKind}
+
+# Kinds whose share level the party cannot change: a range is always private (DESIGN.md §4).
+FIXED_SHARE = frozenset({ItemKind.RANGE})
+
+
+@dataclass(frozen=True)
+class Option:
+    """A candidate solution for an issue, worded by the mediator."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The span of values that make sense on a quantitative issue, with its unit."""
+
+    unit: str
+    low: Decimal
+    high: Decimal
+
+    @property
+    def width(self) -> Decimal:
+        return self.high - self.low
+
+    def contains(self, value: Decimal) -> bool:
+        return self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
 class Issue:
-    """Something negotiated in a case."""
+    """Something negotiated in a case: qualitative, or quantitative with a unit and a scale."""
 
     id: str
     title: str
+    scale: Scale | None = None
+    options: tuple[Option, ...] = ()
+
+    @property
+    def quantitative(self) -> bool:
+        return self.scale is not None
 
 
 @dataclass(frozen=True)
@@ -63,6 +132,14 @@ class ItemKey:
 
     kind: ItemKind
     issue_id: str = ""
+
+    def encode(self) -> str:
+        return f"{self.kind.value}:{self.issue_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> ItemKey:
+        kind, _, issue_id = text.partition(":")
+        return cls(ItemKind(kind), issue_id)
 
 
 @dataclass
@@ -74,28 +151,83 @@ class Interests:
 
 
 @dataclass
+class Range:
+    """The lowest and highest value a party could accept, and the value it hopes for."""
+
+    low: Decimal | None = None
+    high: Decimal | None = None
+    hope: Decimal | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.low is not None and self.high is not None and self.hope is not None
+
+
+@dataclass
 class CaucusAnswers:
     """Everything one party answered in one round, with the share level of each item."""
 
     positions: dict[str, str] = field(default_factory=dict)
     interests: dict[str, Interests] = field(default_factory=dict)
+    ranges: dict[str, Range] = field(default_factory=dict)
+    # issue id -> option id -> rating
+    ratings: dict[str, dict[str, Rating]] = field(default_factory=dict)
     ranking: list[str] = field(default_factory=list)
+    points: dict[str, int] = field(default_factory=dict)
+    # The optional questions (OPTIONAL_KINDS); a skipped question has no entry.
+    texts: dict[ItemKind, str] = field(default_factory=dict)
     share: dict[ItemKey, ShareLevel] = field(default_factory=dict)
 
     def share_level(self, key: ItemKey) -> ShareLevel:
+        if key.kind in FIXED_SHARE:
+            return DEFAULT_SHARE[key.kind]
         return self.share.get(key, DEFAULT_SHARE[key.kind])
 
-    def items(self, issues: list[Issue]) -> list[ItemKey]:
-        """The items this party has answered, in the order the review screen shows them."""
+    def has(self, key: ItemKey) -> bool:
+        """Whether the party has answered this item (a skipped optional question has not)."""
+        kind, issue_id = key.kind, key.issue_id
+        present = {
+            ItemKind.POSITION: issue_id in self.positions,
+            ItemKind.INTERESTS: issue_id in self.interests,
+            ItemKind.RANGE: issue_id in self.ranges,
+            ItemKind.RATINGS: bool(self.ratings.get(issue_id)),
+            ItemKind.RANKING: bool(self.ranking),
+            ItemKind.POINTS: bool(self.points),
+        }
+        return present.get(kind, kind in self.texts)
+
+    def items(self, issues: list[Issue], mode: PriorityMode = PriorityMode.RANKING) -> list[ItemKey]:
+        """Every item of the caucus, answered or not, in the order the review screen shows them."""
         keys: list[ItemKey] = []
         for issue in issues:
-            if issue.id in self.positions:
-                keys.append(ItemKey(ItemKind.POSITION, issue.id))
-            if issue.id in self.interests:
-                keys.append(ItemKey(ItemKind.INTERESTS, issue.id))
-        if self.ranking:
-            keys.append(ItemKey(ItemKind.RANKING))
+            keys += [ItemKey(ItemKind.POSITION, issue.id), ItemKey(ItemKind.INTERESTS, issue.id)]
+            if issue.quantitative:
+                keys.append(ItemKey(ItemKind.RANGE, issue.id))
+            if issue.options:
+                keys.append(ItemKey(ItemKind.RATINGS, issue.id))
+        keys.append(ItemKey(ItemKind.POINTS if mode is PriorityMode.POINTS else ItemKind.RANKING))
+        keys += [ItemKey(kind) for kind in OPTIONAL_KINDS]
         return keys
+
+    def answered(self, issues: list[Issue], mode: PriorityMode = PriorityMode.RANKING) -> list[ItemKey]:
+        return [key for key in self.items(issues, mode) if self.has(key)]
+
+    def forget_item(self, key: ItemKey) -> None:
+        """Remove an item's answer (for an issue or option that no longer exists)."""
+        if key.kind is ItemKind.POSITION:
+            self.positions.pop(key.issue_id, None)
+        elif key.kind is ItemKind.INTERESTS:
+            self.interests.pop(key.issue_id, None)
+        elif key.kind is ItemKind.RANGE:
+            self.ranges.pop(key.issue_id, None)
+        elif key.kind is ItemKind.RATINGS:
+            self.ratings.pop(key.issue_id, None)
+        elif key.kind is ItemKind.RANKING:
+            self.ranking.clear()
+        elif key.kind is ItemKind.POINTS:
+            self.points.clear()
+        else:
+            self.texts.pop(key.kind, None)
 
 
 @dataclass(frozen=True)
@@ -109,13 +241,16 @@ class PartyView:
 
 @dataclass(frozen=True)
 class CaseInfo:
-    """A case as listed to its mediator (title decrypted)."""
+    """A case as listed to its mediators (title decrypted)."""
 
     id: str
     short_id: str
     title: str
     stage: str
     round: int
+    priority_mode: PriorityMode = PriorityMode.RANKING
+    timezone: str = "UTC"
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
 from flows.model import (
+    OPTIONAL_KINDS,
     CaseInfo,
     CaucusAnswers,
     InterestCategory,
@@ -28,7 +30,12 @@ from flows.model import (
     Issue,
     ItemKey,
     ItemKind,
+    Option,
     PartyView,
+    PriorityMode,
+    Range,
+    Rating,
+    Scale,
     SeatStatus,
     ShareLevel,
 )
@@ -40,21 +47,41 @@ from storage.tables import (
     Answer,
     Button,
     Case,
+    CaseMediator,
     DataKey,
     IssueRow,
+    NoteRow,
+    OptionRow,
     OutboxMessage,
     ProcessedUpdate,
     Seat,
+    SuggestionRow,
     User,
     new_id,
     utcnow,
 )
 
-__all__ = ["ButtonMeaning", "Invite", "OutgoingMessage", "Store", "Transaction", "UserState"]
+__all__ = [
+    "ButtonMeaning",
+    "Invite",
+    "Note",
+    "OutgoingMessage",
+    "PartyContact",
+    "ReminderCandidate",
+    "Store",
+    "Suggestion",
+    "Transaction",
+    "UserState",
+]
 
 _SHORT_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: read aloud and typed safely
 _INVITE_TOKEN_BYTES = 24  # 192 bits; 32 url-safe characters, within the 64 of a deep link
 _BUTTON_TOKEN_BYTES = 9
+_JOIN_CODE_DIGITS = 6
+_LEAD, _CO = "lead", "co"
+# Stages in which a caucus round is open: parties may answer, deadlines and reminders apply.
+_ROUND_OPEN_STAGES = frozenset({CaseStage.INVITING.value, CaseStage.CAUCUS.value})
+_WITHDRAWN = CaucusStep.WITHDRAWN.value
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class UserState:
     active_kind: str | None
     active_id: str | None
     version: int
+    pending: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,50 @@ class Invite:
     seat_id: str
     label: str
     token: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A private note a party sent the mediator (decrypted), with the round it was sent in."""
+
+    seat_id: str
+    label: str
+    round: int
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An option a party suggested for an issue (decrypted), and what the mediator made of it."""
+
+    id: str
+    seat_id: str
+    issue_id: str
+    text: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PartyContact:
+    """How to reach the account holding a seat: its look-up hash, its chat and its language."""
+
+    user_hash: str
+    chat_id: int
+    language: str | None
+
+
+@dataclass(frozen=True)
+class ReminderCandidate:
+    """A joined party that has not submitted: what a reminder needs to be sent, never content."""
+
+    seat_id: str
+    label: str
+    chat_id: int
+    language: str | None
+    last_reminded: date | None
+    last_activity: datetime | None
+    user_hash: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +198,19 @@ class _Keys:
             raw = self._ring.unwrap(row.kek_id, row.wrapped, f"{row.scope}|{row.id}")
             self._ciphers[key_id] = FieldCipher(raw)
         return self._ciphers[key_id]
+
+    async def destroy(self, key_id: str) -> None:
+        """Crypto-shred: drop the wrapped key, so everything it protected is gone, backups included."""
+        self._ciphers.pop(key_id, None)
+        row = await self._session.get(DataKey, key_id)
+        if row is not None and row.wrapped is not None:
+            row.wrapped, row.destroyed_at = None, utcnow()
+
+    async def destroyed(self, key_id: str) -> bool:
+        if key_id in self._ciphers:
+            return False
+        wrapped = await self._session.scalar(select(DataKey.wrapped).where(DataKey.id == key_id))
+        return wrapped is None
 
 
 class Store:
@@ -271,7 +356,7 @@ class Transaction:
     # Users ---------------------------------------------------------------------------------
     async def user(self, user_id: int) -> UserState:
         row = await self._user_row(user_id)
-        return UserState(row.user_hash, row.language, row.active_kind, row.active_id, row.version)
+        return UserState(row.user_hash, row.language, row.active_kind, row.active_id, row.version, row.pending)
 
     async def _user_row(self, user_id: int) -> User:
         user_hash = self.store.user_hash(user_id)
@@ -294,25 +379,45 @@ class Transaction:
         row = await self._user_row(user_id)
         row.active_kind, row.active_id = kind, active_id
 
+    async def set_pending(self, user_id: int, pending: str | None) -> None:
+        """Remember what the account's next typed text is for: a step name and ids, never content."""
+        if pending is not None and len(pending) > 80:
+            raise StorageError("pending marker too long")
+        row = await self._user_row(user_id)
+        row.pending = pending
+
     # Cases -----------------------------------------------------------------------------------
     async def create_case(self, mediator_user_id: int) -> CaseInfo:
+        """A new case in its first draft stage, with the caller as its lead mediator."""
         key_id, _ = await self._keys.create("case")
         short_id = _short_id()
         while await self.session.scalar(select(Case.id).where(Case.short_id == short_id)):
             short_id = _short_id()
+        mediator_hash = self.store.user_hash(mediator_user_id)
         row = Case(
-            id=new_id(), short_id=short_id, mediator_hash=self.store.user_hash(mediator_user_id),
-            key_id=key_id, stage=CaseStage.DRAFT_TITLE.value, round=1, version=0,
+            id=new_id(), short_id=short_id, mediator_hash=mediator_hash, key_id=key_id,
+            stage=CaseStage.DRAFT_TITLE.value, round=1, version=0,
+            priority_mode=PriorityMode.RANKING.value, timezone="UTC",
         )
         self.session.add(row)
+        self.session.add(CaseMediator(
+            id=new_id(), case_id=row.id, user_hash=mediator_hash, role=_LEAD, joined_at=utcnow(),
+        ))
         await self.session.flush()
-        return CaseInfo(row.id, row.short_id, "", row.stage, row.round)
+        return _case_info(row, "")
 
     async def _case_row(self, case_id: str, *, lock: bool = False) -> Case:
         row = await self._locked(Case, case_id) if lock else await self.session.get(Case, case_id)
         if row is None:
             raise StorageError("no such case")
         return row
+
+    async def _edit_case(self, case_id: str) -> Case:
+        """The case row, locked, its version bumped: an edit makes the mediators' older buttons stale."""
+        case = await self._case_row(case_id, lock=True)
+        case.version += 1
+        case.updated_at = utcnow()
+        return case
 
     async def _case_cipher(self, case: Case) -> FieldCipher:
         return await self._keys.cipher(case.key_id)
@@ -321,12 +426,14 @@ class Transaction:
         row = await self._case_row(case_id)
         cipher = await self._case_cipher(row)
         title = cipher.decrypt(row.title_enc, _case_title(row)) if row.title_enc else ""
-        return CaseInfo(row.id, row.short_id, title, row.stage, row.round)
+        return _case_info(row, title)
 
     async def cases_of(self, mediator_user_id: int) -> list[CaseInfo]:
+        """The cases this account mediates (as lead or joined co-mediator), newest first."""
         ids = (await self.session.scalars(
-            select(Case.id).where(Case.mediator_hash == self.store.user_hash(mediator_user_id))
-            .order_by(Case.created_at.desc())
+            select(Case.id).join(CaseMediator, CaseMediator.case_id == Case.id)
+            .where(CaseMediator.user_hash == self.store.user_hash(mediator_user_id))
+            .order_by(Case.created_at.desc(), Case.id)
         )).all()
         return [await self.case_info(case_id) for case_id in ids]
 
@@ -336,20 +443,186 @@ class Transaction:
 
     async def find_case(self, mediator_user_id: int, short_id: str) -> CaseInfo | None:
         """The mediator's case with this short id; None for unknown and for someone else's alike."""
-        case_id = await self.session.scalar(select(Case.id).where(
-            Case.short_id == short_id.strip().lower(),
-            Case.mediator_hash == self.store.user_hash(mediator_user_id),
-        ))
+        case_id = await self.session.scalar(
+            select(Case.id).join(CaseMediator, CaseMediator.case_id == Case.id).where(
+                Case.short_id == short_id.strip().lower(),
+                CaseMediator.user_hash == self.store.user_hash(mediator_user_id),
+            )
+        )
         return None if case_id is None else await self.case_info(case_id)
 
+    # Mediators ---------------------------------------------------------------------------------
+    async def is_case_mediator(self, case_id: str, user_id: int) -> bool:
+        """Whether this account is the lead or a joined co-mediator of the case."""
+        found = await self.session.scalar(select(CaseMediator.id).where(
+            CaseMediator.case_id == case_id, CaseMediator.user_hash == self.store.user_hash(user_id),
+        ))
+        return found is not None
+
+    async def mediator_hashes(self, case_id: str) -> list[str]:
+        """The look-up hashes of the case's joined mediators, the lead first, then in order of joining."""
+        rows = (await self.session.execute(
+            select(CaseMediator.user_hash, CaseMediator.role, CaseMediator.joined_at)
+            .where(CaseMediator.case_id == case_id, CaseMediator.user_hash.is_not(None))
+        )).all()
+        ordered = sorted(rows, key=lambda row: (row.role != _LEAD, row.joined_at or utcnow(), row.user_hash))
+        return [row.user_hash for row in ordered]
+
+    async def mediator_count(self, case_id: str) -> int:
+        count = await self.session.scalar(select(func.count()).select_from(CaseMediator).where(
+            CaseMediator.case_id == case_id, CaseMediator.user_hash.is_not(None),
+        ))
+        return int(count or 0)
+
+    async def create_mediator_invite(self, case_id: str, valid_for: timedelta) -> str:
+        """A single-use co-mediator invite token (192 bits, url-safe); only its hash is stored."""
+        await self._case_row(case_id)
+        token = secrets.token_urlsafe(_INVITE_TOKEN_BYTES)
+        self.session.add(CaseMediator(
+            id=new_id(), case_id=case_id, user_hash=None, role=_CO,
+            invite_hash=self.store.hasher("mediator_invite", token), invite_expires_at=utcnow() + valid_for,
+        ))
+        await self.session.flush()
+        return token
+
+    async def claim_mediator_invite(self, token: str, user_id: int) -> str | None:
+        """Make this account a co-mediator; returns the case id, or None for any token that is not usable.
+
+        Unknown, used and expired tokens all give None. An account that already mediates the case
+        gets the case id and leaves the token unused (for whoever it was meant for).
+        """
+        row_id = await self.session.scalar(
+            select(CaseMediator.id).where(CaseMediator.invite_hash == self.store.hasher("mediator_invite", token))
+        )
+        if row_id is None:
+            return None
+        row: CaseMediator = await self._locked(CaseMediator, row_id)
+        if await self.is_case_mediator(row.case_id, user_id):
+            return row.case_id
+        if row.user_hash is not None or row.invite_expires_at is None or row.invite_expires_at < utcnow():
+            return None
+        row.user_hash = self.store.user_hash(user_id)
+        row.joined_at = utcnow()
+        return row.case_id
+
+    # Case settings -----------------------------------------------------------------------------
+    async def set_priority_mode(self, case_id: str, mode: PriorityMode) -> None:
+        case = await self._edit_case(case_id)
+        case.priority_mode = PriorityMode(mode).value
+
+    async def set_timezone(self, case_id: str, name: str) -> None:
+        """The case's IANA time zone name (already validated by the flow), for deadlines and reminders."""
+        if not name or len(name) > 64:
+            raise StorageError("not a time zone name")
+        case = await self._edit_case(case_id)
+        case.timezone = name
+
+    async def set_deadline(self, case_id: str, deadline: datetime | None) -> None:
+        """Set or clear the round's deadline; reminders and the late report start over."""
+        case = await self._edit_case(case_id)
+        case.deadline_at = deadline
+        case.late_reported_at = None
+        for seat in await self._seat_rows(case_id):
+            seat.last_reminded_on = None
+
+    # Issues and options ------------------------------------------------------------------------
     async def issues(self, case_id: str) -> list[Issue]:
+        """The case's issues in the mediator's order, each with its scale and its options in order."""
         case = await self._case_row(case_id)
         cipher = await self._case_cipher(case)
         rows = (await self.session.scalars(
-            select(IssueRow).where(IssueRow.case_id == case_id).order_by(IssueRow.ordinal)
+            select(IssueRow).where(IssueRow.case_id == case_id).order_by(IssueRow.ordinal, IssueRow.id)
         )).all()
-        return [Issue(row.id, cipher.decrypt(row.title_enc, _issue_title(row))) for row in rows]
+        option_rows = (await self.session.scalars(
+            select(OptionRow).where(OptionRow.case_id == case_id).order_by(OptionRow.ordinal, OptionRow.id)
+        )).all()
+        options: dict[str, list[Option]] = {}
+        for option in option_rows:
+            options.setdefault(option.issue_id, []).append(
+                Option(option.id, cipher.decrypt(option.text_enc, _option_text(option)))
+            )
+        return [
+            Issue(
+                row.id, cipher.decrypt(row.title_enc, _issue_title(row)), _read_scale(cipher, row),
+                tuple(options.get(row.id, ())),
+            )
+            for row in rows
+        ]
 
+    async def _issue_row(self, case_id: str, issue_id: str) -> IssueRow:
+        row = await self.session.get(IssueRow, issue_id)
+        if row is None or row.case_id != case_id:
+            raise StorageError("no such issue")
+        return row
+
+    async def _option_row(self, case_id: str, option_id: str) -> OptionRow:
+        row = await self.session.get(OptionRow, option_id)
+        if row is None or row.case_id != case_id:
+            raise StorageError("no such option")
+        return row
+
+    async def add_issue(self, case_id: str, title: str) -> Issue:
+        """A new issue after the others (qualitative, no options yet)."""
+        case = await self._edit_case(case_id)
+        last = await self.session.scalar(select(func.max(IssueRow.ordinal)).where(IssueRow.case_id == case_id))
+        row = IssueRow(id=new_id(), case_id=case_id, ordinal=(-1 if last is None else last) + 1, title_enc=b"")
+        row.title_enc = (await self._case_cipher(case)).encrypt(title, _issue_title(row))
+        self.session.add(row)
+        await self.session.flush()
+        return Issue(row.id, title)
+
+    async def rename_issue(self, case_id: str, issue_id: str, title: str) -> None:
+        case = await self._edit_case(case_id)
+        row = await self._issue_row(case_id, issue_id)
+        row.title_enc = (await self._case_cipher(case)).encrypt(title, _issue_title(row))
+
+    async def remove_issue(self, case_id: str, issue_id: str) -> None:
+        """Remove an issue with its options, the suggestions for it and every answer about it."""
+        await self._edit_case(case_id)
+        row = await self._issue_row(case_id, issue_id)
+        await self.session.execute(delete(OptionRow).where(OptionRow.issue_id == row.id))
+        await self.session.execute(delete(SuggestionRow).where(SuggestionRow.issue_id == row.id))
+        await self.session.execute(delete(Answer).where(Answer.case_id == case_id, Answer.issue_id == row.id))
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def set_scale(self, case_id: str, issue_id: str, scale: Scale | None) -> None:
+        """Make the issue quantitative with this unit and span, or qualitative again (None)."""
+        case = await self._edit_case(case_id)
+        row = await self._issue_row(case_id, issue_id)
+        if scale is None:
+            row.scale_enc = None
+            return
+        value = {"unit": scale.unit, "low": str(scale.low), "high": str(scale.high)}
+        cipher = await self._case_cipher(case)
+        row.scale_enc = cipher.encrypt(json.dumps(value, ensure_ascii=False), _issue_scale(row))
+
+    async def add_option(self, case_id: str, issue_id: str, text: str) -> Option:
+        """A new option after the issue's others."""
+        case = await self._edit_case(case_id)
+        issue = await self._issue_row(case_id, issue_id)
+        last = await self.session.scalar(select(func.max(OptionRow.ordinal)).where(OptionRow.issue_id == issue.id))
+        row = OptionRow(
+            id=new_id(), case_id=case_id, issue_id=issue.id, ordinal=(-1 if last is None else last) + 1, text_enc=b"",
+        )
+        row.text_enc = (await self._case_cipher(case)).encrypt(text, _option_text(row))
+        self.session.add(row)
+        await self.session.flush()
+        return Option(row.id, text)
+
+    async def edit_option(self, case_id: str, option_id: str, text: str) -> None:
+        case = await self._edit_case(case_id)
+        row = await self._option_row(case_id, option_id)
+        row.text_enc = (await self._case_cipher(case)).encrypt(text, _option_text(row))
+
+    async def remove_option(self, case_id: str, option_id: str) -> None:
+        """Remove an option; ratings already given for it stay stored and are ignored by the domain."""
+        await self._edit_case(case_id)
+        row = await self._option_row(case_id, option_id)
+        await self.session.delete(row)
+        await self.session.flush()
+
+    # Drafts ------------------------------------------------------------------------------------
     async def _seat_rows(self, case_id: str) -> list[Seat]:
         return list((await self.session.scalars(
             select(Seat).where(Seat.case_id == case_id).order_by(Seat.ordinal)
@@ -384,43 +657,57 @@ class Transaction:
             seat = Seat(
                 id=new_id(), case_id=case_id, ordinal=ordinal, key_id=key_id, label_enc=b"",
                 invite_hash=self.store.hasher("invite", secrets.token_urlsafe(_INVITE_TOKEN_BYTES)),
-                invite_expires_at=utcnow(), step=CaucusStep.INVITED.value, cursor=0, version=0,
+                invite_expires_at=utcnow(), step=CaucusStep.INVITED.value, cursor=0, sub=0, editing=False, version=0,
             )
             seat.label_enc = cipher.encrypt(label, _seat_label(seat))
             self.session.add(seat)
         await self.session.flush()
 
     async def advance_case(self, case_id: str, trigger: str) -> CaseStage:
-        """Fire a case-flow trigger (e.g. ``party_joined``); returns the new stage."""
+        """Fire a case-flow trigger (e.g. ``party_joined``); returns the stage, bumping the version if it moved."""
         case = await self._case_row(case_id, lock=True)
         draft = CaseDraft(CaseStage(case.stage))
-        if draft.fire(trigger):
+        draft.fire(trigger)
+        if draft.stage.value != case.stage:
             case.stage = draft.stage.value
             case.version += 1
             case.updated_at = utcnow()
         return draft.stage
 
     async def issue_invites(self, case_id: str, valid_for: timedelta) -> list[Invite]:
-        """New single-use invite tokens for every seat not yet taken (old links stop working)."""
+        """New single-use invite tokens for every seat not yet taken (old links stop working).
+
+        A withdrawn seat is left alone: only `reinvite_seat` opens it again, with a new key.
+        """
         case = await self._case_row(case_id)
         cipher = await self._case_cipher(case)
         invites = []
         for seat in await self._seat_rows(case_id):
-            if seat.user_hash is not None:
+            if seat.user_hash is not None or seat.step == _WITHDRAWN:
                 continue
-            token = secrets.token_urlsafe(_INVITE_TOKEN_BYTES)
-            seat.invite_hash = self.store.hasher("invite", token)
-            seat.invite_expires_at = utcnow() + valid_for
-            seat.invite_used_at = None
+            token = self._new_seat_invite(seat, valid_for)
             invites.append(Invite(seat.id, cipher.decrypt(seat.label_enc, _seat_label(seat)), token))
         return invites
 
+    def _new_seat_invite(self, seat: Seat, valid_for: timedelta) -> str:
+        token = secrets.token_urlsafe(_INVITE_TOKEN_BYTES)
+        seat.invite_hash = self.store.hasher("invite", token)
+        seat.invite_expires_at = utcnow() + valid_for
+        seat.invite_used_at = None
+        return token
+
     # Seats and caucus ------------------------------------------------------------------------
+    async def _seat_row(self, seat_id: str) -> Seat:
+        seat = await self.session.get(Seat, seat_id)
+        if seat is None:
+            raise StorageError("no such seat")
+        return seat
+
     async def claim_seat(self, token: str, user_id: int) -> str | None:
         """Bind the invited seat to this account, or resume it; None for any token that is not usable.
 
         Unknown, used, expired and someone else's tokens all give None, so the caller can
-        answer all of them with one reply that reveals nothing.
+        answer all of them with one reply that reveals nothing. A new claim gets a fresh join code.
         """
         user_hash = self.store.user_hash(user_id)
         seat_id = await self.session.scalar(
@@ -439,22 +726,29 @@ class Transaction:
         if other_seat is not None:
             return None
         party_cipher = await self._keys.cipher(seat.key_id)
+        case_cipher = await self._case_cipher(await self._case_row(seat.case_id))
         seat.user_hash = user_hash
         seat.invite_used_at = utcnow()
         seat.chat_enc = party_cipher.encrypt(str(user_id), _seat_chat(seat))
+        seat.join_code_enc = case_cipher.encrypt(_join_code(), _seat_join_code(seat))
         seat.last_activity_at = utcnow()
         return seat.id
 
+    async def join_code(self, seat_id: str) -> str | None:
+        """The seat's join code as read out ("123 456"); None before the seat is claimed."""
+        seat = await self._seat_row(seat_id)
+        if seat.join_code_enc is None:
+            return None
+        cipher = await self._case_cipher(await self._case_row(seat.case_id))
+        code = cipher.decrypt(seat.join_code_enc, _seat_join_code(seat))
+        half = _JOIN_CODE_DIGITS // 2
+        return f"{code[:half]} {code[half:]}"
+
     async def seat_case_id(self, seat_id: str) -> str:
-        seat = await self.session.get(Seat, seat_id)
-        if seat is None:
-            raise StorageError("no such seat")
-        return seat.case_id
+        return (await self._seat_row(seat_id)).case_id
 
     async def seat_label(self, seat_id: str) -> str:
-        seat = await self.session.get(Seat, seat_id)
-        if seat is None:
-            raise StorageError("no such seat")
+        seat = await self._seat_row(seat_id)
         case = await self._case_row(seat.case_id)
         return (await self._case_cipher(case)).decrypt(seat.label_enc, _seat_label(seat))
 
@@ -462,71 +756,136 @@ class Transaction:
         seat = await self.session.get(Seat, seat_id)
         return -1 if seat is None else seat.version
 
+    async def seat_chat(self, seat_id: str) -> int | None:
+        """The party's Telegram chat id; None before the seat is claimed or after it was withdrawn."""
+        seat = await self._seat_row(seat_id)
+        if seat.chat_enc is None:
+            return None
+        try:
+            cipher = await self._keys.cipher(seat.key_id)
+        except KeyDestroyedError:
+            return None
+        return int(cipher.decrypt(seat.chat_enc, _seat_chat(seat)))
+
+    async def party_contact(self, seat_id: str) -> PartyContact | None:
+        """The account holding the seat and how to reach it; None while nobody holds it (or after withdrawal)."""
+        seat = await self._seat_row(seat_id)
+        if seat.user_hash is None:
+            return None
+        chat_id = await self.seat_chat(seat_id)
+        if chat_id is None:
+            return None
+        return PartyContact(seat.user_hash, chat_id, await self.language_of(seat.user_hash))
+
     async def load_caucus(self, seat_id: str) -> CaucusConversation:
         seat: Seat | None = await self._locked(Seat, seat_id)
         if seat is None:
             raise StorageError("no such seat")
         case = await self._case_row(seat.case_id)
         answers = await self._answers(seat, case.round)
-        return CaucusConversation(CaucusStep(seat.step), seat.cursor, await self.issues(seat.case_id), answers)
+        return CaucusConversation(
+            CaucusStep(seat.step), seat.cursor, await self.issues(seat.case_id), answers,
+            sub=seat.sub, editing=seat.editing, mode=PriorityMode(case.priority_mode),
+            round_open=case.stage in _ROUND_OPEN_STAGES,
+        )
+
+    async def _answer_rows(self, seat_id: str, round_number: int) -> list[Answer]:
+        return list((await self.session.scalars(
+            select(Answer).where(Answer.seat_id == seat_id, Answer.round == round_number)
+        )).all())
 
     async def _answers(self, seat: Seat, round_number: int) -> CaucusAnswers:
-        cipher = await self._keys.cipher(seat.key_id)
-        rows = (await self.session.scalars(
-            select(Answer).where(Answer.seat_id == seat.id, Answer.round == round_number)
-        )).all()
         answers = CaucusAnswers()
+        rows = await self._answer_rows(seat.id, round_number)
+        if not rows:
+            return answers
+        cipher = await self._keys.cipher(seat.key_id)
         for row in rows:
             value = json.loads(cipher.decrypt(row.value_enc, _answer_value(row)))
             kind = ItemKind(row.kind)
-            if kind is ItemKind.POSITION:
-                answers.positions[row.issue_id] = value["text"]
-            elif kind is ItemKind.INTERESTS:
-                answers.interests[row.issue_id] = Interests(
-                    [InterestCategory(c) for c in value["categories"]], value["words"]
-                )
-            else:
-                answers.ranking = list(value["issues"])
+            _read_answer(answers, kind, row.issue_id, value)
             answers.share[ItemKey(kind, row.issue_id)] = ShareLevel(row.share_level)
         return answers
 
     async def save_caucus(self, seat_id: str, conversation: CaucusConversation) -> None:
-        """Store the new step and every changed answer (encrypted), and bump the version."""
-        seat = await self.session.get(Seat, seat_id)
-        if seat is None:
-            raise StorageError("no such seat")
+        """Store where the party is and every changed answer (encrypted; an item no longer answered is deleted)."""
+        seat = await self._seat_row(seat_id)
         case = await self._case_row(seat.case_id)
-        cipher = await self._keys.cipher(seat.key_id)
-        existing = {
-            (row.kind, row.issue_id): row
-            for row in (await self.session.scalars(
-                select(Answer).where(Answer.seat_id == seat.id, Answer.round == case.round)
-            )).all()
-        }
         answers = conversation.answers
-        for key in conversation.changed:
-            value = _answer_payload(answers, key)
-            row = existing.get((key.kind.value, key.issue_id))
-            if row is None:
-                row = Answer(
-                    id=new_id(), case_id=seat.case_id, seat_id=seat.id, round=case.round,
-                    kind=key.kind.value, issue_id=key.issue_id, value_enc=b"",
-                    share_level=answers.share_level(key).value,
-                )
-                self.session.add(row)
-            row.value_enc = cipher.encrypt(json.dumps(value, ensure_ascii=False), _answer_value(row))
-            row.share_level = answers.share_level(key).value
-            row.updated_at = utcnow()
+        if conversation.changed:
+            cipher = await self._keys.cipher(seat.key_id)
+            existing = {(row.kind, row.issue_id): row for row in await self._answer_rows(seat.id, case.round)}
+            for key in sorted(conversation.changed, key=ItemKey.encode):
+                row = existing.get((key.kind.value, key.issue_id))
+                if not answers.has(key):
+                    if row is not None:
+                        await self.session.delete(row)
+                    continue
+                if row is None:
+                    row = Answer(
+                        id=new_id(), case_id=seat.case_id, seat_id=seat.id, round=case.round,
+                        kind=key.kind.value, issue_id=key.issue_id, value_enc=b"",
+                        share_level=answers.share_level(key).value,
+                    )
+                    self.session.add(row)
+                value = _answer_payload(answers, key)
+                row.value_enc = cipher.encrypt(json.dumps(value, ensure_ascii=False), _answer_value(row))
+                row.share_level = answers.share_level(key).value
+                row.updated_at = utcnow()
         if conversation.step is CaucusStep.SUBMITTED and seat.submitted_at is None:
             seat.submitted_at = utcnow()
-        # The version moves with the step, so buttons of earlier steps go stale while the
-        # buttons of the message being edited in place (choices, share levels) stay usable.
-        if (seat.step, seat.cursor) != (conversation.step.value, conversation.cursor):
+        # The version moves with the screen (step, issue, option or points issue, editing), so buttons of
+        # earlier screens go stale while those of the message edited in place (choices, share levels) stay usable.
+        where = (conversation.step.value, conversation.cursor, conversation.sub, conversation.editing)
+        if (seat.step, seat.cursor, seat.sub, seat.editing) != where:
             seat.version += 1
-        seat.step = conversation.step.value
-        seat.cursor = conversation.cursor
+        seat.step, seat.cursor, seat.sub, seat.editing = where
         seat.last_activity_at = utcnow()
         conversation.changed.clear()
+
+    async def withdraw_seat(self, seat_id: str) -> None:
+        """Withdraw a party and crypto-shred its data: its key is destroyed, its rows and identity removed.
+
+        The label stays (it is the mediator's), so the seat can be invited again with a new key.
+        """
+        seat: Seat | None = await self._locked(Seat, seat_id)
+        if seat is None:
+            raise StorageError("no such seat")
+        await self.session.execute(delete(Answer).where(Answer.seat_id == seat.id))
+        await self.session.execute(delete(NoteRow).where(NoteRow.seat_id == seat.id))
+        await self.session.execute(delete(SuggestionRow).where(SuggestionRow.seat_id == seat.id))
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.key_id == seat.key_id, OutboxMessage.status == "pending")
+            .values(status="erased", payload_enc=None)
+        )
+        await self._keys.destroy(seat.key_id)
+        await self.session.execute(
+            update(User).where(User.active_id == seat.id).values(active_kind=None, active_id=None, pending=None)
+        )
+        seat.user_hash = None
+        seat.chat_enc = None
+        seat.join_code_enc = None
+        seat.submitted_at = None
+        seat.last_reminded_on = None
+        seat.step = _WITHDRAWN
+        seat.cursor, seat.sub, seat.editing = 0, 0, False
+        seat.version += 1
+
+    async def reinvite_seat(self, seat_id: str, valid_for: timedelta) -> Invite:
+        """A new invite for a seat no account holds (the old link stops working); a new key if it was shredded."""
+        seat: Seat | None = await self._locked(Seat, seat_id)
+        if seat is None:
+            raise StorageError("no such seat")
+        if seat.user_hash is not None:
+            raise StorageError("the seat is taken")
+        if await self._keys.destroyed(seat.key_id):
+            seat.key_id, _ = await self._keys.create("party")
+        token = self._new_seat_invite(seat, valid_for)
+        seat.step = CaucusStep.INVITED.value
+        seat.cursor, seat.sub, seat.editing = 0, 0, False
+        seat.submitted_at = None
+        seat.version += 1
+        return Invite(seat.id, await self.seat_label(seat.id), token)
 
     async def seat_statuses(self, case_id: str) -> list[SeatStatus]:
         case = await self._case_row(case_id)
@@ -538,6 +897,13 @@ class Transaction:
             )
             for seat in await self._seat_rows(case_id)
         ]
+
+    async def submitted_count(self, case_id: str) -> int:
+        """How many parties have submitted the current round."""
+        count = await self.session.scalar(select(func.count()).select_from(Seat).where(
+            Seat.case_id == case_id, Seat.submitted_at.is_not(None),
+        ))
+        return int(count or 0)
 
     async def submitted_parties(self, case_id: str) -> list[PartyView]:
         """Submitted parties with their answers, for summaries (callers filter by share level)."""
@@ -553,7 +919,153 @@ class Transaction:
         return (await self._case_row(case_id)).version
 
     async def case_mediator_hash(self, case_id: str) -> str:
+        """The lead mediator's look-up hash (see `mediator_hashes` for every mediator)."""
         return (await self._case_row(case_id)).mediator_hash
+
+    # Notes and suggestions ---------------------------------------------------------------------
+    async def add_note(self, seat_id: str, text: str) -> None:
+        """A private note from the party to the mediators, under the party's key."""
+        seat = await self._seat_row(seat_id)
+        case = await self._case_row(seat.case_id)
+        cipher = await self._keys.cipher(seat.key_id)
+        row = NoteRow(id=new_id(), case_id=seat.case_id, seat_id=seat.id, round=case.round, text_enc=b"",
+                      created_at=utcnow())
+        row.text_enc = cipher.encrypt(text, _note_text(row))
+        self.session.add(row)
+
+    async def notes(self, case_id: str) -> list[Note]:
+        """Every note of the case, oldest first; notes of shredded seats are gone."""
+        case = await self._case_row(case_id)
+        case_cipher = await self._case_cipher(case)
+        seats = {seat.id: seat for seat in await self._seat_rows(case_id)}
+        rows = (await self.session.scalars(
+            select(NoteRow).where(NoteRow.case_id == case_id).order_by(NoteRow.created_at, NoteRow.id)
+        )).all()
+        notes = []
+        for row in rows:
+            seat = seats[row.seat_id]
+            try:
+                cipher = await self._keys.cipher(seat.key_id)
+            except KeyDestroyedError:
+                continue
+            notes.append(Note(
+                seat.id, case_cipher.decrypt(seat.label_enc, _seat_label(seat)), row.round,
+                cipher.decrypt(row.text_enc, _note_text(row)), row.created_at,
+            ))
+        return notes
+
+    async def add_suggestion(self, seat_id: str, issue_id: str, text: str) -> str:
+        """A party's suggested option for an issue of its case, pending the mediator's decision; returns its id."""
+        seat = await self._seat_row(seat_id)
+        case = await self._case_row(seat.case_id)
+        issue = await self._issue_row(seat.case_id, issue_id)
+        cipher = await self._keys.cipher(seat.key_id)
+        row = SuggestionRow(
+            id=new_id(), case_id=seat.case_id, seat_id=seat.id, issue_id=issue.id, round=case.round,
+            text_enc=b"", status="pending", created_at=utcnow(),
+        )
+        row.text_enc = cipher.encrypt(text, _suggestion_text(row))
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def suggestion(self, case_id: str, suggestion_id: str) -> Suggestion | None:
+        """The suggestion if it belongs to this case (and its party was not shredded); None otherwise."""
+        row = await self.session.get(SuggestionRow, suggestion_id)
+        if row is None or row.case_id != case_id:
+            return None
+        seat = await self._seat_row(row.seat_id)
+        try:
+            cipher = await self._keys.cipher(seat.key_id)
+        except KeyDestroyedError:
+            return None
+        return Suggestion(row.id, row.seat_id, row.issue_id, cipher.decrypt(row.text_enc, _suggestion_text(row)),
+                          row.status)
+
+    async def set_suggestion_status(self, case_id: str, suggestion_id: str, status: str) -> None:
+        if len(status) > 12:
+            raise StorageError("status too long")
+        row = await self.session.get(SuggestionRow, suggestion_id)
+        if row is None or row.case_id != case_id:
+            raise StorageError("no such suggestion")
+        row.status = status
+
+    # Rounds and deadlines ----------------------------------------------------------------------
+    async def start_round(self, case_id: str) -> int:
+        """Open the next round: every remaining party starts from a copy of its last answers.
+
+        The copies are new rows, so they are encrypted afresh under their own associated data.
+        Submissions, reminders, the deadline and the late report are reset. Returns the new round.
+        """
+        case = await self._edit_case(case_id)
+        previous = case.round
+        case.round = previous + 1
+        case.deadline_at = None
+        case.late_reported_at = None
+        for seat in await self._seat_rows(case_id):
+            seat.submitted_at = None
+            seat.last_reminded_on = None
+            if seat.step == _WITHDRAWN:
+                continue
+            rows = await self._answer_rows(seat.id, previous)
+            if not rows:
+                continue
+            cipher = await self._keys.cipher(seat.key_id)
+            for row in rows:
+                copy = Answer(
+                    id=new_id(), case_id=row.case_id, seat_id=row.seat_id, round=case.round, kind=row.kind,
+                    issue_id=row.issue_id, value_enc=b"", share_level=row.share_level, updated_at=utcnow(),
+                )
+                copy.value_enc = cipher.encrypt(cipher.decrypt(row.value_enc, _answer_value(row)), _answer_value(copy))
+                self.session.add(copy)
+        await self.session.flush()
+        return case.round
+
+    async def cases_with_deadline(self) -> list[CaseInfo]:
+        """Cases whose open round has a deadline (for the reminder loop), soonest first."""
+        ids = (await self.session.scalars(
+            select(Case.id).where(Case.deadline_at.is_not(None), Case.stage.in_(_ROUND_OPEN_STAGES))
+            .order_by(Case.deadline_at, Case.id)
+        )).all()
+        return [await self.case_info(case_id) for case_id in ids]
+
+    async def reminder_candidates(self, case_id: str) -> list[ReminderCandidate]:
+        """Joined parties that have not submitted (nor withdrawn or declined), with what a reminder needs."""
+        case = await self._case_row(case_id)
+        cipher = await self._case_cipher(case)
+        candidates = []
+        for seat in await self._seat_rows(case_id):
+            if seat.user_hash is None or seat.submitted_at is not None \
+                    or seat.step in {_WITHDRAWN, CaucusStep.DECLINED.value}:
+                continue
+            chat_id = await self.seat_chat(seat.id)
+            if chat_id is None:  # a claimed seat always has its chat; be safe all the same
+                continue
+            candidates.append(ReminderCandidate(
+                seat.id, cipher.decrypt(seat.label_enc, _seat_label(seat)), chat_id,
+                await self.language_of(seat.user_hash), seat.last_reminded_on, seat.last_activity_at, seat.user_hash,
+            ))
+        return candidates
+
+    async def mark_reminded(self, seat_id: str, day: date) -> None:
+        """Record the party's local day of its last reminder (at most one a day)."""
+        (await self._seat_row(seat_id)).last_reminded_on = day
+
+    async def late_seats(self, case_id: str) -> list[str]:
+        """Labels of the parties that have not submitted the round (withdrawn ones aside)."""
+        case = await self._case_row(case_id)
+        cipher = await self._case_cipher(case)
+        return [
+            cipher.decrypt(seat.label_enc, _seat_label(seat))
+            for seat in await self._seat_rows(case_id)
+            if seat.submitted_at is None and seat.step != _WITHDRAWN
+        ]
+
+    async def mark_late_reported(self, case_id: str) -> None:
+        (await self._case_row(case_id, lock=True)).late_reported_at = utcnow()
+
+    async def late_reported(self, case_id: str) -> bool:
+        return (await self._case_row(case_id)).late_reported_at is not None
 
     # Buttons -------------------------------------------------------------------------------------
     async def issue_button(self, meaning: ButtonMeaning) -> str:
@@ -586,22 +1098,76 @@ class Transaction:
         self.session.add(row)
 
     async def seat_key_id(self, seat_id: str) -> str:
-        seat = await self.session.get(Seat, seat_id)
-        if seat is None:
-            raise StorageError("no such seat")
-        return seat.key_id
+        return (await self._seat_row(seat_id)).key_id
 
     async def case_key_id(self, case_id: str) -> str:
         return (await self._case_row(case_id)).key_id
 
 
+def _case_info(row: Case, title: str) -> CaseInfo:
+    return CaseInfo(
+        row.id, row.short_id, title, row.stage, row.round, PriorityMode(row.priority_mode), row.timezone,
+        row.deadline_at,
+    )
+
+
+def _join_code() -> str:
+    return f"{secrets.randbelow(10**_JOIN_CODE_DIGITS):0{_JOIN_CODE_DIGITS}d}"
+
+
+def _read_scale(cipher: FieldCipher, issue: IssueRow) -> Scale | None:
+    if issue.scale_enc is None:
+        return None
+    value = json.loads(cipher.decrypt(issue.scale_enc, _issue_scale(issue)))
+    return Scale(value["unit"], Decimal(value["low"]), Decimal(value["high"]))
+
+
+def _number(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 def _answer_payload(answers: CaucusAnswers, key: ItemKey) -> dict[str, Any]:
-    if key.kind is ItemKind.POSITION:
-        return {"text": answers.positions[key.issue_id]}
-    if key.kind is ItemKind.INTERESTS:
-        interests = answers.interests[key.issue_id]
+    """The JSON stored for one item (decimals as strings, so they come back exactly)."""
+    kind, issue_id = key.kind, key.issue_id
+    if kind is ItemKind.POSITION:
+        return {"text": answers.positions[issue_id]}
+    if kind is ItemKind.INTERESTS:
+        interests = answers.interests[issue_id]
         return {"categories": [c.value for c in interests.categories], "words": interests.words}
-    return {"issues": list(answers.ranking)}
+    if kind is ItemKind.RANGE:
+        answer = answers.ranges[issue_id]
+        return {"low": _number(answer.low), "high": _number(answer.high), "hope": _number(answer.hope)}
+    if kind is ItemKind.RATINGS:
+        return {"ratings": {option_id: rating.value for option_id, rating in answers.ratings[issue_id].items()}}
+    if kind is ItemKind.RANKING:
+        return {"issues": list(answers.ranking)}
+    if kind is ItemKind.POINTS:
+        return {"points": dict(answers.points)}
+    return {"text": answers.texts[kind]}
+
+
+def _read_answer(answers: CaucusAnswers, kind: ItemKind, issue_id: str, value: dict[str, Any]) -> None:
+    """Put one stored item back into ``answers`` (the inverse of `_answer_payload`)."""
+    if kind is ItemKind.POSITION:
+        answers.positions[issue_id] = value["text"]
+    elif kind is ItemKind.INTERESTS:
+        answers.interests[issue_id] = Interests([InterestCategory(c) for c in value["categories"]], value["words"])
+    elif kind is ItemKind.RANGE:
+        answers.ranges[issue_id] = Range(_decimal(value["low"]), _decimal(value["high"]), _decimal(value["hope"]))
+    elif kind is ItemKind.RATINGS:
+        answers.ratings[issue_id] = {option_id: Rating(r) for option_id, r in value["ratings"].items()}
+    elif kind is ItemKind.RANKING:
+        answers.ranking = list(value["issues"])
+    elif kind is ItemKind.POINTS:
+        answers.points = {key: int(points) for key, points in value["points"].items()}
+    elif kind in OPTIONAL_KINDS:
+        answers.texts[kind] = value["text"]
+    else:  # pragma: no cover - every kind is handled above
+        raise StorageError(f"unknown answer kind {kind.value}")
 
 
 def _case_title(case: Case) -> FieldContext:
@@ -612,8 +1178,20 @@ def _issue_title(issue: IssueRow) -> FieldContext:
     return FieldContext("issues", issue.id, issue.case_id, "", "title")
 
 
+def _issue_scale(issue: IssueRow) -> FieldContext:
+    return FieldContext("issues", issue.id, issue.case_id, "", "scale")
+
+
+def _option_text(option: OptionRow) -> FieldContext:
+    return FieldContext("options", option.id, option.case_id, "", "text")
+
+
 def _seat_label(seat: Seat) -> FieldContext:
     return FieldContext("seats", seat.id, seat.case_id, "", "label")
+
+
+def _seat_join_code(seat: Seat) -> FieldContext:
+    return FieldContext("seats", seat.id, seat.case_id, "", "join_code")
 
 
 def _seat_chat(seat: Seat) -> FieldContext:
@@ -623,3 +1201,10 @@ def _seat_chat(seat: Seat) -> FieldContext:
 def _answer_value(answer: Answer) -> FieldContext:
     return FieldContext("answers", answer.id, answer.case_id, answer.seat_id, f"{answer.kind}:{answer.issue_id}")
 
+
+def _note_text(note: NoteRow) -> FieldContext:
+    return FieldContext("notes", note.id, note.case_id, note.seat_id, "text")
+
+
+def _suggestion_text(suggestion: SuggestionRow) -> FieldContext:
+    return FieldContext("suggestions", suggestion.id, suggestion.case_id, suggestion.seat_id, "text")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -25,11 +27,15 @@ __all__ = [
     "Base",
     "Button",
     "Case",
+    "CaseMediator",
     "DataKey",
     "IssueRow",
+    "NoteRow",
+    "OptionRow",
     "OutboxMessage",
     "ProcessedUpdate",
     "Seat",
+    "SuggestionRow",
     "User",
     "new_id",
     "utcnow",
@@ -100,12 +106,17 @@ class User(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     active_kind: Mapped[str | None] = mapped_column(String(8))
     active_id: Mapped[str | None] = mapped_column(_ID)
+    # What the next text the account types is for (e.g. renaming an issue): a step name and ids, never content.
+    pending: Mapped[str | None] = mapped_column(String(80))
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
 
 
 class Case(Base):
-    """A mediation case; title and everything the mediator typed are encrypted under the case key."""
+    """A mediation case; title and everything the mediator typed are encrypted under the case key.
+
+    ``mediator_hash`` is the lead mediator's; every mediator (lead included) has a `CaseMediator` row.
+    """
 
     __tablename__ = "cases"
     id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
@@ -115,9 +126,27 @@ class Case(Base):
     title_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     stage: Mapped[str] = mapped_column(String(24))
     round: Mapped[int] = mapped_column(Integer, default=1)
+    priority_mode: Mapped[str] = mapped_column(String(16), default="ranking", server_default="ranking")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    deadline_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    late_reported_at: Mapped[datetime | None] = mapped_column(_WHEN)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class CaseMediator(Base):
+    """A mediator of a case: the lead, or a co-mediator invited by a single-use token (stored hashed)."""
+
+    __tablename__ = "case_mediators"
+    __table_args__ = (UniqueConstraint("case_id", "user_hash"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_hash: Mapped[str | None] = mapped_column(_HASH)  # None until the invite is claimed
+    role: Mapped[str] = mapped_column(String(8))  # "lead" or "co"
+    invite_hash: Mapped[str | None] = mapped_column(_HASH, unique=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    joined_at: Mapped[datetime | None] = mapped_column(_WHEN)
 
 
 class IssueRow(Base):
@@ -128,6 +157,19 @@ class IssueRow(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     ordinal: Mapped[int] = mapped_column(Integer)
     title_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # A quantitative issue's scale, JSON {"unit", "low", "high"} (decimals as strings); None if qualitative.
+    scale_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class OptionRow(Base):
+    """A candidate solution for an issue, in the mediator's order; its text is under the case key."""
+
+    __tablename__ = "options"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    issue_id: Mapped[str] = mapped_column(ForeignKey("issues.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Seat(Base):
@@ -147,8 +189,13 @@ class Seat(Base):
     chat_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     step: Mapped[str] = mapped_column(String(24))
     cursor: Mapped[int] = mapped_column(Integer, default=0)
+    sub: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    editing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The 6-digit code the party can read out to the mediator, under the case key.
+    join_code_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    last_reminded_on: Mapped[date | None] = mapped_column(Date)
     submitted_at: Mapped[datetime | None] = mapped_column(_WHEN)
 
 
@@ -166,6 +213,32 @@ class Answer(Base):
     value_enc: Mapped[bytes] = mapped_column(LargeBinary)
     share_level: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class NoteRow(Base):
+    """A private note a party sent the mediator, under the party's key."""
+
+    __tablename__ = "notes"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class SuggestionRow(Base):
+    """An option a party suggested for an issue, under the party's key, until the mediator decides on it."""
+
+    __tablename__ = "suggestions"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"), index=True)
+    issue_id: Mapped[str] = mapped_column(ForeignKey("issues.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
 
 
 class Button(Base):

@@ -9,14 +9,14 @@ import pytest
 
 from bot.i18n import Text, _, plain, translator
 from bot.local import LocalBot
-from bot.scenario import create_case, label
+from bot.scenario import IssueSetup, create_case, label
 from bot.standin import BotApiStandIn, SimUser
-from bot.views import CATEGORY_NAMES, INVALID_INPUT
-from flows.model import InterestCategory
+from bot.views import CATEGORY_NAMES, INVALID_INPUT, RATING_NAMES, invalid_input
+from flows.model import InterestCategory, Rating
 
 MEDIATOR_ID = 1001
 LANGUAGE = "fr"
-ISSUES = ["Water", "Land"]
+ISSUES = [IssueSetup("Water", options=("A rota",)), IssueSetup("Land", scale=("ha", "0", "100"))]
 
 USE_BUTTONS = _("Please answer with the buttons of the latest message.")
 NOT_TEXT = _("I can only read text messages here. Please type your answer.")
@@ -40,14 +40,20 @@ PATH: list[tuple[str, list[Action]]] = [
     ("interest_categories", [lambda user: user.send_text("notre position")]),
     ("interest_words", [lambda user: user.press(label(CATEGORY_NAMES[InterestCategory.LAND], LANGUAGE)),
                         lambda user: user.press(label(_("Done"), LANGUAGE))]),
-    ("ranking", [lambda user: user.send_text("nos mots"), lambda user: user.send_text("position deux"),
-                 lambda user: user.press(label(CATEGORY_NAMES[InterestCategory.SECURITY], LANGUAGE)),
-                 lambda user: user.press(label(_("Done"), LANGUAGE)), lambda user: user.send_text("mots deux")]),
-    ("review", [lambda user: user.press(ISSUES[0])]),
+    ("rating", [lambda user: user.send_text("nos mots")]),
+    ("range_low", [lambda user: user.press(label(RATING_NAMES[Rating.ACCEPTABLE], LANGUAGE)),
+                   lambda user: user.send_text("position deux"),
+                   lambda user: user.press(label(CATEGORY_NAMES[InterestCategory.SECURITY], LANGUAGE)),
+                   lambda user: user.press(label(_("Done"), LANGUAGE)), lambda user: user.send_text("mots deux")]),
+    ("ranking", [lambda user: user.send_text("10"), lambda user: user.send_text("50"),
+                 lambda user: user.send_text("20"), lambda user: user.press(label(_("Continue"), LANGUAGE))]),
+    ("cbm_needs", [lambda user: user.press(ISSUES[0].title)]),
+    ("review", [lambda user: user.press(label(_("Skip"), LANGUAGE))] * 4),
     ("confirm", [lambda user: user.press(label(_("Submit my answers"), LANGUAGE))]),
     ("submitted", [lambda user: user.press(label(_("Yes, submit"), LANGUAGE))]),
 ]
-TEXT_STEPS = {"position", "interest_words"}
+TEXT_STEPS = {"position", "interest_words", "cbm_needs"}
+NUMBER_STEPS = {"range_low"}
 
 
 async def _state(local: LocalBot, user_id: int) -> tuple[object, ...]:
@@ -88,20 +94,24 @@ async def _check(local: LocalBot, standin: BotApiStandIn, user: SimUser,
         assert new == []
         return
     assert new, "no reply"
-    assert new[0].text == _fr(expected).strip()
+    assert plain(new[0].text) == _fr(expected).strip()
 
 
 @pytest.mark.parametrize("step", [name for name, _action in PATH])
 async def test_bad_input_at_every_party_step(standin: BotApiStandIn, local: LocalBot, step: str) -> None:
     """Whitespace, oversized text, a sticker, a photo, an unknown command and a stale button change nothing."""
     user = await _reach(local, standin, step)
-    first_message = standin.messages(user.user_id)[0]
+    first_message = next(message for message in standin.messages(user.user_id) if message.buttons)
     text_step = step in TEXT_STEPS
-    submitted = _("Your answers are already submitted. The mediator will be in touch about the next steps.")
+    submitted = _("Your answers are already submitted. The mediator will be in touch about the next steps. "
+                  "/note sends the mediator a private message.")
     text_reply = submitted if step == "submitted" else USE_BUTTONS
+    not_a_number = invalid_input("not_a_number", {})
     cases: list[tuple[Callable[[], int], Text | None]] = [
-        (lambda: user.send_text("  \u200b \n "), EMPTY if text_step else text_reply),
-        (lambda: user.send_text("x" * 4096), Text(TOO_LONG.msgid, params={"limit": 1500}) if text_step else text_reply),
+        (lambda: user.send_text("  \u200b \n "),
+         EMPTY if text_step else not_a_number if step in NUMBER_STEPS else text_reply),
+        (lambda: user.send_text("x" * 4096), invalid_input("too_long", {"limit": 1500}) if text_step
+         else not_a_number if step in NUMBER_STEPS else text_reply),
         (user.send_sticker, NOT_TEXT),
         (user.send_photo, NOT_TEXT),
         (lambda: user.send_command("/frobnicate"), UNKNOWN_COMMAND),
@@ -177,10 +187,10 @@ async def test_bad_input_while_setting_up_a_case(standin: BotApiStandIn, local: 
         send()
         await local.settle()
         assert await _draft_state(local) == before_state
-        assert standin.messages(MEDIATOR_ID)[before].text == _fr(expected)
+        assert plain(standin.messages(MEDIATOR_ID)[before].text) == _fr(expected)
 
     await refused(lambda: mediator.send_text(" \u200b "), EMPTY)
-    await refused(lambda: mediator.send_text("t" * 4096), Text(TOO_LONG.msgid, params={"limit": 120}))
+    await refused(lambda: mediator.send_text("t" * 4096), invalid_input("too_long", {"limit": 120}))
     await refused(mediator.send_sticker, NOT_TEXT)
     mediator.send_text("Valley")
     await local.settle()

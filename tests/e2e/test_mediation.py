@@ -58,7 +58,7 @@ def _script(party: str, markers: dict[int, str]) -> PartyScript:
             f"{position} we ask for a fair share", (Cat.LIVELIHOOD, Cat.SECURITY) if index == 0 else (Cat.LAND,),
             f"{words} because our families depend on it",
         ))
-    return PartyScript("en", tuple(answers), tuple(ISSUES), SHARE_CHOICES[party])
+    return PartyScript("en", tuple(answers), tuple(ISSUES), share=SHARE_CHOICES[party])
 
 
 async def _run_mediation(folder: Path) -> MediationRun:
@@ -204,10 +204,15 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
         await second.settle()
         party.send_text("we need safety")
         await second.settle()
+        party.press("Continue")  # no options to rate on this issue
+        await second.settle()
         assert "Issue 2 of 2" in (party.last_message() or last).text
         await answer_issue(second, party, IssueAnswer("second position", (Cat.LAND,), "second words"), "en")
         party.press(ISSUES[0])
         await second.settle()
+        for _question in range(4):
+            party.press("Skip")
+            await second.settle()
         party.press("Submit my answers")
         await second.settle()
         party.press("Yes, submit")

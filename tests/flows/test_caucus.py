@@ -2,85 +2,197 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from flows.caucus import CaucusConversation
 from flows.errors import InvalidInput, StepMismatch
-from flows.machines import CaucusStep
-from flows.model import CaucusAnswers, InterestCategory, Issue, ItemKey, ItemKind, ShareLevel
+from flows.machines import CAUCUS_MACHINE, EDIT_STEPS, CaucusStep
+from flows.model import (
+    CaucusAnswers,
+    InterestCategory,
+    Issue,
+    ItemKey,
+    ItemKind,
+    Option,
+    PriorityMode,
+    Rating,
+    Scale,
+    ShareLevel,
+)
 
-ISSUES = [Issue("i1", "Water"), Issue("i2", "Land"), Issue("i3", "Roads")]
+WATER = Issue("i1", "Water", options=(Option("o1", "Shared schedule"), Option("o2", "New well")))
+LAND = Issue("i2", "Land")
+MONEY = Issue("i3", "Compensation", scale=Scale("USD", Decimal(0), Decimal(10000)))
+ISSUES = [WATER, LAND, MONEY]
 
 
-def _at_position() -> CaucusConversation:
-    conversation = CaucusConversation(CaucusStep.INVITED, 0, ISSUES, CaucusAnswers())
+def _at_position(issues: list[Issue] = ISSUES, mode: PriorityMode = PriorityMode.RANKING) -> CaucusConversation:
+    conversation = CaucusConversation(CaucusStep.INVITED, 0, issues, CaucusAnswers(), mode=mode)
     conversation.join()
     conversation.choose_language("fr")
     conversation.consent()
     return conversation
 
 
-def _answer_issue(conversation: CaucusConversation, text: str) -> None:
+def _position_and_interests(conversation: CaucusConversation, text: str) -> None:
     conversation.record_position(f"position {text}")
     conversation.choose_category(InterestCategory.LAND, chosen=True)
     conversation.confirm_categories()
     conversation.record_interest_words(f"words {text}")
 
 
-def test_a_party_walks_every_issue_then_ranks_reviews_and_submits() -> None:
-    """Each issue asks position then interests; then ranking, review, confirmation, submission."""
-    conversation = _at_position()
-    for issue in ISSUES:
-        assert conversation.step is CaucusStep.POSITION
-        assert conversation.current_issue == issue
-        _answer_issue(conversation, issue.id)
-    assert conversation.step is CaucusStep.RANKING
+def _answer_all_issues(conversation: CaucusConversation) -> None:
+    _position_and_interests(conversation, "water")
+    assert conversation.step is CaucusStep.RATING
+    conversation.rate_option("o1", Rating.ACCEPTABLE)
+    conversation.rate_option("o2", Rating.IDEAL)
+    _position_and_interests(conversation, "land")
+    assert conversation.step is CaucusStep.RATING  # no options: may suggest one or continue
+    conversation.skip_options()
+    _position_and_interests(conversation, "money")
+    assert conversation.step is CaucusStep.RANGE_LOW
+    conversation.record_range_value("1 000", "fr")
+    conversation.record_range_value("5 000,5", "fr")
+    conversation.record_range_value("3000", "fr")
+    conversation.skip_options()
+
+
+def _finish(conversation: CaucusConversation) -> None:
+    """From the priorities to the review: rank, answer two optional questions, skip two."""
     conversation.rank_issue("i3")
-    conversation.rank_issue("i1")  # the last one joins by itself
-    assert conversation.answers.ranking == ["i3", "i1", "i2"]
+    conversation.rank_issue("i1")
+    conversation.answer_optional("a guarantee of safe passage")
+    conversation.answer_optional(None)
+    conversation.answer_optional("our elders must agree")
+    conversation.answer_optional(None)
+
+
+def test_a_party_answers_every_question_then_reviews_and_submits() -> None:
+    """Position, interests, ratings, range per issue; priorities; optional questions; review; submission."""
+    conversation = _at_position()
+    _answer_all_issues(conversation)
+    assert conversation.step is CaucusStep.RANKING
+    _finish(conversation)
     assert conversation.step is CaucusStep.REVIEW
-    conversation.set_share_level(ItemKey(ItemKind.POSITION, "i2"), ShareLevel.PRIVATE)
-    conversation.request_submit()
-    conversation.back_to_review()
+    answers = conversation.answers
+    assert answers.ratings == {"i1": {"o1": Rating.ACCEPTABLE, "o2": Rating.IDEAL}}
+    assert (answers.ranges["i3"].low, answers.ranges["i3"].high, answers.ranges["i3"].hope) == (
+        Decimal(1000), Decimal("5000.5"), Decimal(3000))
+    assert answers.ranking == ["i3", "i1", "i2"]
+    assert answers.texts == {ItemKind.CBM_NEEDS: "a guarantee of safe passage",
+                             ItemKind.CONSTITUENTS: "our elders must agree"}
     conversation.request_submit()
     conversation.submit()
     assert conversation.step is CaucusStep.SUBMITTED
-    assert conversation.answers.share_level(ItemKey(ItemKind.POSITION, "i2")) is ShareLevel.PRIVATE
-    assert conversation.answers.share_level(ItemKey(ItemKind.POSITION, "i1")) is ShareLevel.MEDIATOR
 
 
-def test_interests_need_at_least_one_category() -> None:
-    """Done without a category is refused and the step stays."""
-    conversation = _at_position()
-    conversation.record_position("we want water")
+def test_ranges_are_checked_against_the_scale_and_each_other() -> None:
+    """Out of scale, a highest below the lowest, a hope outside the range, and nonsense are refused."""
+    conversation = _at_position([MONEY, LAND])
+    _position_and_interests(conversation, "money")
+    for raw, reason in [("20000", "out_of_scale"), ("abc", "not_a_number"), ("1.500", "ambiguous_number")]:
+        with pytest.raises(InvalidInput) as refusal:
+            conversation.record_range_value(raw, "fr")
+        assert refusal.value.reason == reason
+    conversation.record_range_value("4000", "en")
     with pytest.raises(InvalidInput) as refusal:
-        conversation.confirm_categories()
-    assert refusal.value.reason == "no_category"
-    assert conversation.step is CaucusStep.INTEREST_CATEGORIES
+        conversation.record_range_value("3,000", "en")
+    assert refusal.value.reason == "high_below_low"
+    conversation.record_range_value("6,000", "en")
+    with pytest.raises(InvalidInput) as refusal:
+        conversation.record_range_value("7000", "en")
+    assert refusal.value.reason == "hope_outside"
+    assert conversation.step is CaucusStep.RANGE_HOPE
+    conversation.record_range_value("5000 USD", "en")
+    assert conversation.step is CaucusStep.RATING
 
 
-def test_choosing_a_category_twice_is_idempotent() -> None:
-    """A double tap on a category leaves it chosen once."""
+def test_a_range_is_always_private() -> None:
+    """The range's share level cannot be changed, whatever the party taps."""
+    conversation = _at_position([MONEY, LAND])
+    _position_and_interests(conversation, "money")
+    for value in ("1", "2", "2"):
+        conversation.record_range_value(value, "en")
+    conversation.skip_options()
+    _position_and_interests(conversation, "land")
+    conversation.skip_options()
+    conversation.rank_issue("i3")
+    for _ in range(4):
+        conversation.answer_optional(None)
+    key = ItemKey(ItemKind.RANGE, "i3")
+    with pytest.raises(InvalidInput) as refusal:
+        conversation.set_share_level(key, ShareLevel.JOINT)
+    assert refusal.value.reason == "range_private"
+    conversation.answers.share[key] = ShareLevel.JOINT  # even if it were stored somehow
+    assert conversation.answers.share_level(key) is ShareLevel.PRIVATE
+
+
+def test_points_spread_one_hundred_and_the_last_issue_gets_the_rest() -> None:
+    """In points mode each issue gets points out of what is left; the last one gets the remainder."""
+    conversation = _at_position([LAND, WATER, MONEY], mode=PriorityMode.POINTS)
+    conversation.answers.positions.update({"i1": "p", "i2": "p", "i3": "p"})
+    conversation.step, conversation.sub = CaucusStep.POINTS, 0
+    with pytest.raises(InvalidInput) as refusal:
+        conversation.give_points("120", "en")
+    assert refusal.value.reason == "points_range"
+    with pytest.raises(InvalidInput) as refusal:
+        conversation.give_points("12.5", "en")
+    assert refusal.value.reason == "not_whole"
+    conversation.give_points("50", "en")
+    conversation.give_points("٣٠", "ar")  # Arabic-Indic digits
+    assert conversation.answers.points == {"i2": 50, "i1": 30, "i3": 20}
+    assert conversation.step is CaucusStep.CBM_NEEDS
+
+
+def test_review_edits_return_to_the_review() -> None:
+    """Changing an item from the review asks only that item's questions, then returns to the review."""
     conversation = _at_position()
-    conversation.record_position("we want water")
-    conversation.choose_category(InterestCategory.SECURITY, chosen=True)
-    conversation.choose_category(InterestCategory.SECURITY, chosen=True)
-    assert conversation.answers.interests["i1"].categories == [InterestCategory.SECURITY]
-    conversation.choose_category(InterestCategory.SECURITY, chosen=False)
-    assert conversation.answers.interests["i1"].categories == []
+    _answer_all_issues(conversation)
+    _finish(conversation)
+    conversation.edit(ItemKey(ItemKind.POSITION, "i2"))
+    assert (conversation.step, conversation.current_issue) == (CaucusStep.POSITION, LAND)
+    conversation.record_position("a new position")
+    assert conversation.step is CaucusStep.REVIEW
+    assert conversation.answers.positions["i2"] == "a new position"
+    conversation.edit(ItemKey(ItemKind.RATINGS, "i1"))
+    conversation.rate_option("o1", Rating.UNACCEPTABLE)
+    conversation.rate_option("o2", Rating.IDEAL)
+    assert conversation.step is CaucusStep.REVIEW
+    conversation.edit(ItemKey(ItemKind.RANGE, "i3"))
+    conversation.keep_answer()
+    conversation.keep_answer()
+    conversation.record_range_value("3500", "en")
+    assert conversation.step is CaucusStep.REVIEW
+    conversation.edit(ItemKey(ItemKind.CBM_OFFER))
+    conversation.answer_optional("we can open the road")
+    assert conversation.step is CaucusStep.REVIEW
+    conversation.edit(ItemKey(ItemKind.RANKING))
+    conversation.keep_answer()
+    assert conversation.step is CaucusStep.REVIEW
+    assert conversation.answers.ranking == ["i3", "i1", "i2"]
 
 
 def test_actions_of_another_step_are_refused() -> None:
-    """Submitting, ranking or typing a position at the wrong step raises StepMismatch and changes nothing."""
+    """Submitting, ranking, rating or typing at the wrong step raises StepMismatch and changes nothing."""
     conversation = _at_position()
-    with pytest.raises(StepMismatch):
-        conversation.submit()
-    with pytest.raises(StepMismatch):
-        conversation.rank_issue("i1")
-    with pytest.raises(StepMismatch):
-        conversation.record_interest_words("early")
+    for action in (conversation.submit, lambda: conversation.rank_issue("i1"),
+                   lambda: conversation.rate_option("o1", Rating.IDEAL), conversation.skip_options,
+                   lambda: conversation.record_interest_words("early"), conversation.keep_answer):
+        with pytest.raises(StepMismatch):
+            action()
     assert conversation.step is CaucusStep.POSITION
     assert conversation.changed == set()
+
+
+def test_only_the_option_on_screen_can_be_rated() -> None:
+    """A rating button for another option (a stale message) changes nothing."""
+    conversation = _at_position()
+    _position_and_interests(conversation, "water")
+    with pytest.raises(StepMismatch):
+        conversation.rate_option("o2", Rating.IDEAL)
+    assert conversation.answers.ratings == {}
 
 
 def test_blank_or_oversized_answers_are_refused() -> None:
@@ -102,3 +214,34 @@ def test_declining_consent_stores_nothing_and_can_be_reconsidered() -> None:
     conversation.reconsider()
     assert conversation.step is CaucusStep.CONSENT
     assert conversation.changed == set()
+
+
+def test_a_closed_round_waits_and_a_new_round_starts_from_the_previous_answers() -> None:
+    """Closing sends a party still answering to WAITING; a new round restarts at the first issue, answers kept."""
+    conversation = _at_position()
+    _position_and_interests(conversation, "water")
+    assert conversation.close_round()
+    assert conversation.step is CaucusStep.WAITING
+    with pytest.raises(StepMismatch):
+        conversation.rate_option("o1", Rating.IDEAL)
+    renamed = Issue("i1", "Water", options=(Option("o2", "New well"), Option("o3", "Rotation")))
+    conversation.answers.ratings["i1"] = {"o1": Rating.IDEAL, "o2": Rating.ACCEPTABLE}
+    assert conversation.start_new_round([renamed, LAND, MONEY])
+    assert (conversation.step, conversation.cursor) == (CaucusStep.POSITION, 0)
+    assert conversation.answers.positions["i1"] == "position water"
+    assert conversation.answers.ratings["i1"] == {"o2": Rating.ACCEPTABLE}  # a removed option's rating goes
+    conversation.keep_answer()
+    assert conversation.step is CaucusStep.INTEREST_CATEGORIES
+
+
+def test_a_party_joining_after_the_round_closed_waits() -> None:
+    """Consent while the round is closed leads to WAITING, not to the questions."""
+    conversation = CaucusConversation(CaucusStep.CONSENT, 0, ISSUES, CaucusAnswers(), round_open=False)
+    conversation.consent()
+    assert conversation.step is CaucusStep.WAITING
+
+
+def test_every_answer_kind_can_be_edited_from_the_review() -> None:
+    """The review's edit trigger exists for every kind of item."""
+    assert set(EDIT_STEPS) == {kind.value for kind in ItemKind}
+    assert {f"edit_{kind.value}" for kind in ItemKind} <= CAUCUS_MACHINE.triggers()

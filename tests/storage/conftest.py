@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from flows.caucus import CaucusConversation
-from flows.model import InterestCategory, ItemKey, ShareLevel
+from flows.model import OPTIONAL_KINDS, InterestCategory, ItemKey, ShareLevel
 from storage.crypto import KeyRing, MasterKey
 from storage.db import create_engine
 from storage.migrate import upgrade_async
@@ -142,7 +142,7 @@ async def create_case(
     parties: Iterable[str] = DEFAULT_PARTIES,
     mediator: int = MEDIATOR_ID,
 ) -> str:
-    """A case set up through the draft flow, ready to invite its parties; returns its id."""
+    """A case set up through the draft flow, its invitations open; returns its id."""
     async with unit(store) as tx:
         case_id = (await tx.create_case(mediator)).id
         draft = await tx.load_draft(case_id)
@@ -153,6 +153,7 @@ async def create_case(
         for party in parties:
             draft.add_party(party)
         draft.finish_parties()
+        draft.fire("open_invitations")
         await tx.save_draft(case_id, draft)
     return case_id
 
@@ -196,7 +197,7 @@ async def answer_issues(
     store: Store, seat_id: str, *, positions: list[str], words: list[str],
     categories: list[list[InterestCategory]],
 ) -> CaucusConversation:
-    """Join, consent and answer every issue (position, interest categories, own words)."""
+    """Join, consent and answer every issue (position, interest categories, own words; no options to rate)."""
     for action in (
         lambda c: c.join(),
         lambda c: c.choose_language("en"),
@@ -209,14 +210,17 @@ async def answer_issues(
             conversation = await caucus_step(store, seat_id, lambda c, k=category: c.choose_category(k, chosen=True))
         conversation = await caucus_step(store, seat_id, lambda c: c.confirm_categories())
         conversation = await caucus_step(store, seat_id, lambda c, w=own_words: c.record_interest_words(w))
+        conversation = await caucus_step(store, seat_id, lambda c: c.skip_options())
     return conversation
 
 
 async def finish_caucus(
     store: Store, seat_id: str, *, first_ranked: str, share: dict[ItemKey, ShareLevel],
 ) -> CaucusConversation:
-    """Rank (the last issue joins by itself), set share levels, and submit."""
+    """Rank (the last issue joins by itself), skip the optional questions, set share levels, and submit."""
     await caucus_step(store, seat_id, lambda c: c.rank_issue(first_ranked))
+    for _ in OPTIONAL_KINDS:
+        await caucus_step(store, seat_id, lambda c: c.answer_optional(None))
     for item, level in share.items():
         await caucus_step(store, seat_id, lambda c, i=item, v=level: c.set_share_level(i, v))
     await caucus_step(store, seat_id, lambda c: c.request_submit())

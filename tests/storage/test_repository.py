@@ -6,10 +6,12 @@ Each test gets a database of its own, migrated by the real Alembic scripts.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -23,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
-from flows.model import InterestCategory, Issue, ItemKey, ItemKind, ShareLevel
+from flows.model import OPTIONAL_KINDS, InterestCategory, Issue, ItemKey, ItemKind, Range, Rating, Scale, ShareLevel
 from flows.setup import CaseDraft
 from storage.crypto import KeyRing
 from storage.db import create_engine
@@ -89,6 +91,9 @@ async def test_draft_round_trip(open_store: StoreFactory) -> None:
         draft.add_party("Downstream herders")
         draft.finish_parties()
         await tx.save_draft(case.id, draft)
+    async with unit(store) as tx:
+        assert (await tx.load_draft(case.id)).stage is CaseStage.DRAFT_DETAILS
+        assert await tx.advance_case(case.id, "open_invitations") is CaseStage.INVITING
 
     expected = CaseDraft(CaseStage.INVITING, "Riverbank dispute", list(DEFAULT_ISSUES), list(DEFAULT_PARTIES))
     restarted = await open_store()
@@ -225,7 +230,8 @@ async def test_caucus_survives_restart(store: Store, open_store: StoreFactory) -
     await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LAND, chosen=True))
     await caucus_step(store, seat_id, lambda c: c.choose_category(InterestCategory.LAND, chosen=True))
     await caucus_step(store, seat_id, lambda c: c.confirm_categories())
-    middle = await caucus_step(store, seat_id, lambda c: c.record_interest_words("Our cattle — سلام"))
+    await caucus_step(store, seat_id, lambda c: c.record_interest_words("Our cattle — سلام"))
+    middle = await caucus_step(store, seat_id, lambda c: c.skip_options())
     assert (middle.step, middle.cursor) == (CaucusStep.POSITION, 1)
 
     await store.engine.dispose()
@@ -236,6 +242,7 @@ async def test_caucus_survives_restart(store: Store, open_store: StoreFactory) -
     await caucus_step(restarted, seat_id, lambda c: c.choose_category(InterestCategory.CULTURE, chosen=True))
     await caucus_step(restarted, seat_id, lambda c: c.confirm_categories())
     await caucus_step(restarted, seat_id, lambda c: c.record_interest_words("Tradition"))
+    await caucus_step(restarted, seat_id, lambda c: c.skip_options())
     share = {
         ItemKey(ItemKind.POSITION, issue_a): ShareLevel.PRIVATE,
         ItemKey(ItemKind.INTERESTS, issue_b): ShareLevel.JOINT,
@@ -284,6 +291,7 @@ async def test_submitted_parties(store: Store) -> None:
         ItemKey(ItemKind.POSITION, issue_b): ShareLevel.JOINT,
         ItemKey(ItemKind.INTERESTS, issue_b): ShareLevel.MEDIATOR,
         ItemKey(ItemKind.RANKING): ShareLevel.PRIVATE,
+        **{ItemKey(kind): ShareLevel.MEDIATOR for kind in OPTIONAL_KINDS},  # skipped: defaults
     }
 
 
@@ -335,6 +343,9 @@ async def _all_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+_HEX_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", errors="ignore")
@@ -342,9 +353,9 @@ def _as_text(value: Any) -> str:
 
 
 async def test_nothing_typed_is_stored_in_clear(store: Store, database: Database) -> None:
-    """A unique marker typed into a title, issue, label, answers and an outgoing message appears in no
-    column of any table; nor do the invite token or the party's Telegram id. For SQLite, the database
-    file and its WAL do not contain the marker bytes either."""
+    """A unique marker typed into a title, issue, label, option, scale unit, answers of every kind, a note, a
+    suggestion and an outgoing message appears in no column of any table; nor do the invite tokens, the Telegram
+    ids or the join code. For SQLite, the database file and its WAL do not contain the marker bytes either."""
     marker = f"CANARY-{uuid.uuid4().hex}"
     async with unit(store) as tx:
         case_id = (await tx.create_case(MEDIATOR_ID)).id
@@ -356,6 +367,7 @@ async def test_nothing_typed_is_stored_in_clear(store: Store, database: Database
         draft.add_party(f"Party {marker}")
         draft.add_party("Other party")
         draft.finish_parties()
+        draft.fire("open_invitations")
         await tx.save_draft(case_id, draft)
     invite = (await issue_invites(store, case_id))[0]
     seat_id = await claim(store, invite.token, ALICE)
@@ -364,23 +376,56 @@ async def test_nothing_typed_is_stored_in_clear(store: Store, database: Database
         store, seat_id, positions=[f"Position {marker}", "plain"], words=[f"Words {marker}", "plain"],
         categories=[[InterestCategory.LAND], [InterestCategory.OTHER]],
     )
+    issue_id = (await _issue_ids(store, case_id))[0]
+    async with unit(store) as tx:
+        option = await tx.add_option(case_id, issue_id, f"Option {marker}")
+        await tx.add_option(case_id, issue_id, "Plain option")
+        await tx.set_scale(case_id, issue_id, Scale(f"unit {marker}", Decimal(0), Decimal(100)))
+        await tx.add_note(seat_id, f"Note {marker}")
+        await tx.add_suggestion(seat_id, issue_id, f"Suggestion {marker}")
+        mediator_token = await tx.create_mediator_invite(case_id, timedelta(days=1))
+        assert await tx.claim_mediator_invite(mediator_token, BOB) == case_id
+        join_code = await tx.join_code(seat_id)
+        assert join_code is not None
+
+    def answer_everything(conversation: CaucusConversation) -> None:
+        answers = conversation.answers
+        answers.ranges[issue_id] = Range(Decimal(1), Decimal(2), Decimal(1))
+        answers.ratings[issue_id] = {option.id: Rating.ACCEPTABLE}
+        answers.points = {issue_id: 100}
+        answers.texts = {kind: f"{kind.value} {marker}" for kind in OPTIONAL_KINDS}
+        conversation.changed |= {ItemKey(ItemKind.RANGE, issue_id), ItemKey(ItemKind.RATINGS, issue_id),
+                                 ItemKey(ItemKind.POINTS), *(ItemKey(kind) for kind in OPTIONAL_KINDS)}
+
+    await caucus_step(store, seat_id, answer_everything)
     async with unit(store) as tx:
         await tx.enqueue(ALICE, f"You said: {marker}", [[{"text": marker, "data": "x"}]],
                          key_id=await tx.seat_key_id(seat_id))
         await tx.enqueue(MEDIATOR_ID, f"Case {marker} is ready", [])
     async with unit(store) as tx:
         assert (await tx.case_info(case_id)).title == f"Case {marker}"  # it was stored, encrypted
+        assert (await tx.notes(case_id))[0].text == f"Note {marker}"
+        assert (await tx.load_caucus(seat_id)).answers.texts[ItemKind.ALTERNATIVE] == f"alternative {marker}"
 
-    secrets_in_clear = {"marker": marker, "invite token": invite.token, "telegram id": str(ALICE)}
+    secrets_in_clear = {
+        "marker": marker, "invite token": invite.token, "mediator invite token": mediator_token,
+        "telegram id": str(ALICE), "co-mediator telegram id": str(BOB), "join code": join_code,
+    }
     rows = await _all_rows(store.engine)
-    assert {"cases", "issues", "seats", "answers", "outbox", "data_keys"} <= set(rows)
-    assert rows["answers"], "the scan must see the stored answers"
+    assert {"cases", "issues", "options", "seats", "answers", "notes", "suggestions", "case_mediators", "outbox",
+            "data_keys"} <= set(rows)
+    for table in ("answers", "options", "notes", "suggestions"):
+        assert rows[table], f"the scan must see the stored {table}"
     for table, table_rows in rows.items():
         for row in table_rows:
             for value in row:
                 shown = _as_text(value)
                 for what, secret in secrets_in_clear.items():
                     assert secret not in shown, f"{what} stored in clear in table {table}"
+                # The bare six digits of the join code: not in any column that could hold it in clear
+                # (ids, hashes and timestamps are digits by nature; ciphertexts are random bytes).
+                if isinstance(value, str | int) and not _HEX_ID.fullmatch(str(value)):
+                    assert join_code.replace(" ", "") not in str(value), f"join code stored in clear in {table}"
 
     if database.path is not None:
         files = [database.path, database.path.with_name(database.path.name + "-wal")]

@@ -1,0 +1,415 @@
+"""How each caucus step looks to a party: the translated prompt and its buttons.
+
+Pure functions of the conversation; the review screen shows short previews, pages of items,
+and one item at a time in detail (full text only on request, never after submission).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.formats import Amount, Number
+from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
+from bot.replies import ButtonSpec, Reply
+from bot.views import CATEGORY_NAMES, LEVEL_NAMES, RATING_NAMES, item_name, preview
+from flows.caucus import CaucusConversation
+from flows.machines import OPTIONAL_STEPS, CaucusStep
+from flows.model import (
+    FIXED_SHARE,
+    OPTIONAL_KINDS,
+    POINTS_TOTAL,
+    ItemKey,
+    ItemKind,
+    ShareLevel,
+)
+
+__all__ = ["REVIEW_PAGE_ITEMS", "caucus_step", "review_item", "review_page"]
+
+REVIEW_PAGE_ITEMS = 10
+_BUTTONS_PER_ROW = 5
+_OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
+ITEM_OPTIONAL = frozenset(OPTIONAL_KINDS)
+LEVEL_ICONS: Mapping[ShareLevel, str] = {ShareLevel.PRIVATE: "🔒", ShareLevel.MEDIATOR: "👤", ShareLevel.JOINT: "👥"}
+
+_LEVEL_MEANING: Mapping[ShareLevel, Text] = {
+    ShareLevel.PRIVATE: _("Nobody sees it. It may only count in overall results that reveal nothing about "
+                          "your answer."),
+    ShareLevel.MEDIATOR: _("The mediator may read it; the other parties never see it."),
+    ShareLevel.JOINT: _("It may be quoted to all parties in the joint session."),
+}
+
+_OPTIONAL_QUESTIONS: Mapping[CaucusStep, tuple[Text, Text]] = {
+    CaucusStep.CBM_NEEDS: (
+        _("<b>Building trust</b>: what would you need from the other side to trust this process more? "
+          "For example a gesture, a guarantee, or information."),
+        _("Why we ask: small steps that build trust often make larger agreements possible."),
+    ),
+    CaucusStep.CBM_OFFER: (
+        _("<b>Building trust</b>: what could you offer the other side to show good faith?"),
+        _("Why we ask: knowing what each side could offer helps the mediator suggest first steps."),
+    ),
+    CaucusStep.CONSTITUENTS: (
+        _("<b>The people you represent</b>: what would they need to see in an agreement to accept it?"),
+        _("Why we ask: an agreement lasts only if you can defend it to the people behind you."),
+    ),
+    CaucusStep.ALTERNATIVE: (
+        _("<b>If there is no agreement</b>: what happens to you then? What would you do?"),
+        _("Why we ask: knowing your alternative helps you weigh any proposal. "
+          "Like every answer, it is shared only as you choose."),
+    ),
+}
+
+# Joining -----------------------------------------------------------------------------------------
+def language_choice(suggested: str) -> Reply:
+    ordered = sorted(LANGUAGES, key=lambda code: code != suggested)
+    return Reply.of(
+        _("Welcome. Please choose your language."),
+        buttons=[[ButtonSpec(LANGUAGES[code], "lang", code) for code in ordered]],
+    )
+
+
+def consent_notice(party_label: str) -> Reply:
+    return Reply.of(
+        _("<b>Before we start: how your answers are handled</b>"),
+        _("You are invited as {label} to a private session (caucus) with the mediator.",
+          label=user_text(party_label)),
+        "",
+        _("• What is stored: your answers to the questions that follow, your language, and your progress. "
+          "Everything you type is stored encrypted."),
+        _("• Who sees what: for each answer you choose who may see it: nobody (private), "
+          "the mediator only, or everyone in the joint session. Other parties never see your private "
+          "or mediator-only answers, and never see who you are on Telegram."),
+        _("• Telegram: this chat goes through Telegram, which can read bot chats. "
+          "Do not write anything you could not accept Telegram seeing."),
+        _("• You can stop at any time with /pause and come back later; /privacy shows this notice again; "
+          "/forget withdraws you and erases your answers."),
+        "",
+        _("Do you agree to take part on these terms?"),
+        buttons=[[ButtonSpec(_("I agree"), "consent"), ButtonSpec(_("I do not agree"), "decline")]],
+    )
+
+
+# One issue ---------------------------------------------------------------------------------------
+def _issue_heading(conversation: CaucusConversation) -> Text:
+    return _("Issue {number} of {total}: <b>{issue}</b>",
+             number=conversation.cursor + 1, total=len(conversation.issues),
+             issue=user_text(conversation.current_issue.title))
+
+
+def _keep_button(conversation: CaucusConversation) -> list[list[ButtonSpec]]:
+    return [[ButtonSpec(_("Keep my answer"), "keep")]] if conversation.has_answer_here() else []
+
+
+def _current(text: str) -> Text:
+    return _("Your answer so far: {answer}", answer=preview(text))
+
+
+def _text_step(conversation: CaucusConversation, question: Text, current: str | None) -> Reply:
+    lines: list[Text | str] = [_issue_heading(conversation), "", question]
+    if current:
+        lines += ["", _current(current), _("Type a new answer, or keep this one.")]
+    return Reply.of(*lines, buttons=_keep_button(conversation))
+
+
+def category_keyboard(conversation: CaucusConversation) -> list[list[ButtonSpec]]:
+    interests = conversation.answers.interests.get(conversation.current_issue.id)
+    chosen = set(interests.categories) if interests else set()
+    buttons = [
+        ButtonSpec(Text("✓ {name}", params={"name": name}), "cat", f"{category.value}:0") if category in chosen
+        else ButtonSpec(name, "cat", f"{category.value}:1")
+        for category, name in CATEGORY_NAMES.items()
+    ]
+    rows = [buttons[index:index + 2] for index in range(0, len(buttons), 2)]
+    rows.append([ButtonSpec(_("Done"), "cats_done")])
+    return rows
+
+
+def _range_step(conversation: CaucusConversation) -> Reply:
+    issue = conversation.current_issue
+    scale = issue.scale
+    assert scale is not None  # noqa: S101 - range steps exist only for quantitative issues
+    answer = conversation.answers.ranges.get(issue.id)
+    question = {
+        CaucusStep.RANGE_LOW: _("What is the <b>lowest</b> value you could accept?"),
+        CaucusStep.RANGE_HIGH: _("What is the <b>highest</b> value you could accept?"),
+        CaucusStep.RANGE_HOPE: _("And what value do you <b>hope</b> for?"),
+    }[conversation.step]
+    current = None
+    if answer is not None:
+        current = {CaucusStep.RANGE_LOW: answer.low, CaucusStep.RANGE_HIGH: answer.high,
+                   CaucusStep.RANGE_HOPE: answer.hope}[conversation.step]
+    lines: list[Text | str] = [
+        _issue_heading(conversation),
+        _("This issue is counted in {unit}, on a scale from {low} to {high}.",
+          unit=user_text(scale.unit), low=Amount(scale.low, scale.unit), high=Amount(scale.high, scale.unit)),
+        _("🔒 Your range is always private: the mediator learns only whether the parties' ranges overlap, "
+          "never your numbers, and no other party learns anything from it."),
+        "",
+        question,
+        _("Type a number, for example {example}.", example=Number(scale.low + (scale.high - scale.low) / 2)),
+    ]
+    if current is not None:
+        lines.append(_("Your answer so far: {answer}", answer=Amount(current, scale.unit)))
+    return Reply.of(*lines, buttons=_keep_button(conversation))
+
+
+def _rating_step(conversation: CaucusConversation) -> Reply:
+    issue = conversation.current_issue
+    option = conversation.current_option
+    if option is None:
+        return Reply.of(
+            _issue_heading(conversation), "",
+            _("The mediator has not proposed options for this issue yet. If you have an idea for a solution, "
+              "you can suggest it: it goes to the mediator only."),
+            buttons=[[ButtonSpec(_("💡 Suggest an option"), "suggest"), ButtonSpec(_("Continue"), "skip_options")]],
+        )
+    rated = conversation.answers.ratings.get(issue.id, {}).get(option.id)
+    lines: list[Text | str] = [
+        _issue_heading(conversation),
+        _("Option {number} of {total}:", number=conversation.sub + 1, total=len(issue.options)),
+        Text("<b>{option}</b>", params={"option": user_text(option.text)}),
+        "",
+        _("How acceptable is this option to you?"),
+    ]
+    if rated is not None:
+        lines.append(_("Your answer so far: {answer}", answer=RATING_NAMES[rated]))
+    buttons = [
+        ButtonSpec(Text("✓ {name}", params={"name": name}) if rating is rated else name, "rate",
+                   f"{option.id}:{rating.value}")
+        for rating, name in RATING_NAMES.items()
+    ]
+    return Reply.of(*lines, buttons=[buttons[:2], buttons[2:], [ButtonSpec(_("💡 Suggest an option"), "suggest")]])
+
+
+def _suggestion_step(conversation: CaucusConversation) -> Reply:
+    return Reply.of(
+        _issue_heading(conversation), "",
+        _("Describe the option you suggest, in one message. It goes to the mediator only, under your party's name; "
+          "the mediator decides whether to put it to all parties."),
+        buttons=[[ButtonSpec(_("Cancel"), "cancel_suggest")]],
+    )
+
+
+# Priorities --------------------------------------------------------------------------------------
+def ranking_view(conversation: CaucusConversation) -> Reply:
+    titles = {issue.id: issue.title for issue in conversation.issues}
+    lines: list[Text | str] = [_("<b>Priorities</b>: tap the issue that matters most to you, then the next one.")]
+    for place, issue_id in enumerate(conversation.answers.ranking, start=1):
+        lines.append(Text("{place}. {issue}", params={"place": place, "issue": user_text(titles.get(issue_id, "?"))}))
+    rows = [[ButtonSpec(Markup(user_text(issue.title)), "rank", issue.id)] for issue in conversation.unranked_issues()]
+    if conversation.priorities_complete():
+        rows = [[ButtonSpec(_("Keep this order"), "keep")]]
+    if conversation.answers.ranking:
+        rows.append([ButtonSpec(_("Start again"), "restart_prio")])
+    return Reply.of(*lines, buttons=rows)
+
+
+def points_view(conversation: CaucusConversation) -> Reply:
+    points = conversation.answers.points
+    lines: list[Text | str] = [
+        _("<b>Priorities</b>: spread {total} points over the issues; more points for what matters more to you.",
+          total=POINTS_TOTAL),
+    ]
+    lines.extend(
+        Text("• {issue}: {points}", params={"issue": user_text(issue.title), "points": Number(points[issue.id])})
+        for issue in conversation.issues if issue.id in points
+    )
+    rows: list[list[ButtonSpec]] = []
+    if conversation.priorities_complete():
+        rows.append([ButtonSpec(_("Keep these points"), "keep")])
+    else:
+        lines += ["", ngettext("{count} point left.", "{count} points left.", conversation.points_left),
+                  _("How many points for <b>{issue}</b>? Type a number from 0 to {left}.",
+                    issue=user_text(conversation.points_issue.title), left=conversation.points_left)]
+    if points:
+        rows.append([ButtonSpec(_("Start again"), "restart_prio")])
+    return Reply.of(*lines, buttons=rows)
+
+
+def _optional_step(conversation: CaucusConversation) -> Reply:
+    question, why = _OPTIONAL_QUESTIONS[conversation.step]
+    lines: list[Text | str] = [question, Text("<i>{why}</i>", params={"why": why}), "",
+                               _("Type your answer, or skip this question.")]
+    current = conversation.answers.texts.get(_OPTIONAL_KIND_AT[conversation.step])
+    if current:
+        lines.append(_current(current))
+    rows = _keep_button(conversation)
+    rows.append([ButtonSpec(_("Skip"), "skip_optional")])
+    return Reply.of(*lines, buttons=rows)
+
+
+# Review ------------------------------------------------------------------------------------------
+def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False) -> Text | Markup:
+    """An item's answer as a short preview (or in full, on request before submission)."""
+    answers = conversation.answers
+    if not answers.has(key):
+        return _("(skipped)") if key.kind in ITEM_OPTIONAL else _("(not answered)")
+
+    def shown(text: str) -> Markup:
+        return user_text(text) if full else preview(text)
+
+    issue = next((issue for issue in conversation.issues if issue.id == key.issue_id), None)
+    if key.kind is ItemKind.POSITION:
+        return shown(answers.positions[key.issue_id])
+    if key.kind is ItemKind.INTERESTS:
+        interests = answers.interests[key.issue_id]
+        names = _join([CATEGORY_NAMES[c] for c in interests.categories])
+        return Text("{names}: {words}", params={"names": names, "words": shown(interests.words)})
+    if key.kind is ItemKind.RANGE:
+        answer = answers.ranges[key.issue_id]
+        unit = issue.scale.unit if issue and issue.scale else ""
+        if not answer.complete:
+            return _("(not finished)")
+        return _("from {low} to {high}, hoping for {hope}", low=Amount(answer.low, unit),  # type: ignore[arg-type]
+                 high=Amount(answer.high, unit), hope=Amount(answer.hope, unit))  # type: ignore[arg-type]
+    if key.kind is ItemKind.RATINGS:
+        ratings = answers.ratings[key.issue_id]
+        options = issue.options if issue else ()
+        if not full:
+            return ngettext("{count} option rated", "{count} options rated",
+                            sum(option.id in ratings for option in options))
+        return _join([Text("{option}: {rating}", params={"option": user_text(option.text),
+                                                        "rating": RATING_NAMES[ratings[option.id]]})
+                      for option in options if option.id in ratings])
+    if key.kind is ItemKind.RANKING:
+        titles = {issue.id: issue.title for issue in conversation.issues}
+        return Markup(", ".join(f"{place}. {user_text(titles.get(i, '?'))}"
+                                for place, i in enumerate(answers.ranking, 1)))
+    if key.kind is ItemKind.POINTS:
+        return _join([Text("{issue}: {points}", params={"issue": user_text(issue.title),
+                                                       "points": Number(answers.points.get(issue.id, 0))})
+                      for issue in conversation.issues])
+    return shown(answers.texts[key.kind])
+
+
+
+def _join(texts: list[Text]) -> Text:
+    template = "; ".join(f"{{p{index}}}" for index in range(len(texts)))
+    return Text(template, params={f"p{index}": text for index, text in enumerate(texts)})
+
+
+def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
+    """The review screen: one page of items with their previews and share levels."""
+    keys = conversation.items()
+    pages = max(1, -(-len(keys) // REVIEW_PAGE_ITEMS))
+    page = min(max(page, 0), pages - 1)
+    first = page * REVIEW_PAGE_ITEMS
+    lines: list[Text | str] = [
+        _("<b>Review your answers</b>"),
+        _("Tap a number to see that answer, change who may see it, or change the answer itself."),
+        _("🔒 Private · 👤 Mediator only · 👥 Joint session"),
+    ]
+    if pages > 1:
+        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
+    lines.append("")
+    numbers: list[ButtonSpec] = []
+    for number, key in enumerate(keys[first:first + REVIEW_PAGE_ITEMS], start=first + 1):
+        icon = LEVEL_ICONS[conversation.answers.share_level(key)] if conversation.answers.has(key) else "·"
+        lines.append(Text("{number}. {icon} <b>{name}</b>: {answer}", params={
+            "number": number, "icon": icon, "name": item_name(key, conversation.issues),
+            "answer": _short(conversation, key),
+        }))
+        numbers.append(ButtonSpec(str(number), "item", key.encode()))
+    rows = [numbers[index:index + _BUTTONS_PER_ROW] for index in range(0, len(numbers), _BUTTONS_PER_ROW)]
+    if pages > 1:
+        rows.append([ButtonSpec("◀", "page", str((page - 1) % pages)),
+                     ButtonSpec("▶", "page", str((page + 1) % pages))])
+    rows.append([ButtonSpec(_("Submit my answers"), "submit")])
+    return Reply.of(*lines, buttons=rows)
+
+
+
+def review_item(conversation: CaucusConversation, key: ItemKey, *, full: bool = False) -> Reply:
+    """One item in detail: its answer, who may see it (changeable), and a way to change the answer."""
+    keys = conversation.items()
+    number = keys.index(key) + 1
+    answered = conversation.answers.has(key)
+    level = conversation.answers.share_level(key)
+    lines: list[Text | str] = [
+        Text("{number}. <b>{name}</b>", params={"number": number, "name": item_name(key, conversation.issues)}),
+        "",
+        _short(conversation, key, full=full),
+    ]
+    rows: list[list[ButtonSpec]] = []
+    if answered:
+        lines += ["", _("Who may see it: {level}", level=LEVEL_NAMES[level]), _LEVEL_MEANING[level]]
+        if key.kind in FIXED_SHARE:
+            lines.append(_("A range is always private."))
+        else:
+            rows.append([
+                ButtonSpec(Text("✓ {name}", params={"name": LEVEL_ICONS[option]}) if option is level
+                           else LEVEL_ICONS[option], "share", f"{key.encode()}:{option.value}")
+                for option in ShareLevel
+            ])
+        if not full:
+            rows.append([ButtonSpec(_("Show the full answer"), "full", key.encode())])
+    rows.append([ButtonSpec(_("Change this answer") if answered else _("Answer this question"), "edit", key.encode())])
+    rows.append([ButtonSpec(_("Back to all answers"), "page", str((number - 1) // REVIEW_PAGE_ITEMS))])
+    return Reply.of(*lines, buttons=rows)
+
+
+def _confirm(conversation: CaucusConversation) -> Reply:
+    missing = sum(not conversation.answers.has(key) for key in conversation.items()
+                  if key.kind not in ITEM_OPTIONAL)
+    lines: list[Text | str] = [
+        _("Submit your answers now? After this they cannot be changed in this round, "
+          "and the mediator will see only what you allowed."),
+    ]
+    if missing:
+        lines.append(ngettext("Note: {count} question is not answered yet.",
+                              "Note: {count} questions are not answered yet.", missing))
+    return Reply.of(*lines, buttons=[[ButtonSpec(_("Yes, submit"), "confirm_submit"),
+                                      ButtonSpec(_("Back to review"), "back")]])
+
+
+def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested_language: str) -> Reply:
+    """The prompt for the step the party is at."""
+    step = conversation.step
+    issue = conversation.current_issue
+    if step in {CaucusStep.INVITED, CaucusStep.LANGUAGE}:
+        return language_choice(suggested_language)
+    if step is CaucusStep.CONSENT:
+        return consent_notice(party_label)
+    if step is CaucusStep.DECLINED:
+        return Reply.of(
+            _("You chose not to take part, and no answer was recorded. "
+              "If you change your mind, you can read the notice again."),
+            buttons=[[ButtonSpec(_("Read the notice again"), "reconsider")]],
+        )
+    if step is CaucusStep.POSITION:
+        return _text_step(conversation, _("What is your <b>position</b> on this issue: what are you asking for? "
+                                          "Type your answer in your own words."),
+                          conversation.answers.positions.get(issue.id))
+    if step is CaucusStep.INTEREST_CATEGORIES:
+        return Reply.of(_issue_heading(conversation), "",
+                        _("<b>Why</b> does this matter to you? Choose one or more kinds of interest, "
+                          "then tap Done."),
+                        buttons=category_keyboard(conversation))
+    if step is CaucusStep.INTEREST_WORDS:
+        interests = conversation.answers.interests.get(issue.id)
+        return _text_step(conversation, _("In your own words: what do you need on this issue, and why? "
+                                          "What worries you, what would make things better?"),
+                          interests.words if interests else None)
+    if step in {CaucusStep.RANGE_LOW, CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE}:
+        return _range_step(conversation)
+    if step is CaucusStep.RATING:
+        return _rating_step(conversation)
+    if step is CaucusStep.SUGGEST_OPTION:
+        return _suggestion_step(conversation)
+    if step is CaucusStep.RANKING:
+        return ranking_view(conversation)
+    if step is CaucusStep.POINTS:
+        return points_view(conversation)
+    if step in _OPTIONAL_QUESTIONS:
+        return _optional_step(conversation)
+    if step is CaucusStep.REVIEW:
+        return review_page(conversation)
+    if step is CaucusStep.CONFIRM:
+        return _confirm(conversation)
+    if step is CaucusStep.WAITING:
+        return Reply.of(_("This round of questions is closed. The mediator will be in touch; "
+                          "if a new round starts, you will be able to answer again."))
+    if step is CaucusStep.WITHDRAWN:
+        return Reply.of(_("You have withdrawn from this case, and your answers were erased."))
+    return Reply.of(_("Thank you: your answers are submitted. The mediator will see only what you allowed. "
+                      "You will hear from the mediator about the next steps."))

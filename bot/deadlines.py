@@ -1,0 +1,55 @@
+"""Round deadlines: polite reminders to parties who have not submitted, and a late list for mediators."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.formats import Moment
+from bot.i18n import Markup, Text, _, user_text
+from bot.replies import Reply
+from bot.turn import Courier, Runtime
+from flows.case import reminder_due
+
+__all__ = ["check_deadlines"]
+
+logger = logging.getLogger(__name__)
+
+
+async def check_deadlines(runtime: Runtime, now: datetime) -> int:
+    """Send the reminders due at ``now`` and report late parties once; returns the reminders sent."""
+    sent = 0
+    async with runtime.store.transaction() as tx:
+        assert tx is not None  # noqa: S101 - no update id, so never a duplicate
+        courier = Courier(tx)
+        for info in await tx.cases_with_deadline():
+            deadline = info.deadline
+            assert deadline is not None  # noqa: S101 - only cases with a deadline are listed
+            for party in await tx.reminder_candidates(info.id):
+                if not reminder_due(now, deadline, info.timezone, last_reminded=party.last_reminded,
+                                    last_activity=party.last_activity):
+                    continue
+                await courier.send(party.chat_id, party.language or "en", party.user_hash, Reply.of(
+                    _("A gentle reminder: the mediator would like your answers by {deadline}. "
+                      "/resume continues where you stopped; /pause if you need more time.",
+                      deadline=Moment(deadline, info.timezone))),
+                    key_id=await tx.seat_key_id(party.seat_id))
+                await tx.mark_reminded(party.seat_id, now.astimezone(ZoneInfo(info.timezone)).date())
+                sent += 1
+            if now > deadline and not await tx.late_reported(info.id):
+                late = await tx.late_seats(info.id)
+                lines: list[Text | str] = [_("The deadline of case {case} has passed.", case=info.short_id)]
+                lines += ([_("Not submitted yet: {parties}", parties=Markup(", ".join(map(user_text, late))))] if late
+                          else [_("Every party has submitted.")])
+                for mediator_hash in await tx.mediator_hashes(info.id):
+                    chat_id = runtime.mediator_chat(mediator_hash)
+                    if chat_id is not None:
+                        language = await tx.language_of(mediator_hash) or "en"
+                        await courier.send(chat_id, language, mediator_hash, Reply.of(*lines),
+                                           key_id=await tx.case_key_id(info.id))
+                await tx.mark_late_reported(info.id)
+    if sent:
+        logger.info("deadline reminders sent: %d", sent)
+    runtime.outbox_ready.set()
+    return sent
