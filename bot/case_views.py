@@ -88,10 +88,11 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int) -> Reply:
                         "choose how parties give priorities and set the time zone. "
                         "Then tap \u201cCreate the invitations\u201d.")]
     other_mode = PriorityMode.POINTS if info.priority_mode is PriorityMode.RANKING else PriorityMode.RANKING
+    mode_row = [ButtonSpec(SWITCH_MODE[other_mode], "mode", other_mode.value)] if stage in {
+        CaseStage.DRAFT_DETAILS, CaseStage.INVITING, CaseStage.CAUCUS} else []
     rows = [
         [ButtonSpec(_("📊 Status"), "status"), ButtonSpec(_("📝 Summary"), "summary")],
-        [ButtonSpec(_("🧩 Issues and options"), "issues"),
-         ButtonSpec(SWITCH_MODE[other_mode], "mode", other_mode.value)],
+        [ButtonSpec(_("🧩 Issues and options"), "issues"), *mode_row],
         [ButtonSpec(_("✉️ Invitations"), "invites"), ButtonSpec(_("⏰ Deadline"), "deadline")],
         [ButtonSpec(_("🌐 Time zone"), "timezone"), ButtonSpec(_("👥 Add a co-mediator"), "comediator")],
     ]
@@ -116,8 +117,8 @@ def _rights_note(rights: EditRights) -> list[Text | str]:
         return ["", _("Parties have already submitted in this round: issues and options can change "
                       "only between rounds.")]
     if not rights.structure:
-        return ["", _("Parties have started answering: you can reword issues and options and add options, "
-                      "but not add, remove or make issues numeric until the next round.")]
+        return ["", _("Parties have started answering: until the next round you can reword issues and add "
+                      "options, but not reword or remove options, add or remove issues, or make issues numeric.")]
     return []
 
 
@@ -150,9 +151,10 @@ def issue_view(issue: Issue, issue_count: int, rights: EditRights) -> Reply:
     rows: list[list[ButtonSpec]] = []
     if rights.wording:
         rows.append([ButtonSpec(_("✏️ Reword"), "rename_issue", issue.id)])
-        options = [ButtonSpec(_("Option {number}", number=number), "option", option.id)
-                   for number, option in enumerate(issue.options, start=1)]
-        rows += [options[index:index + 4] for index in range(0, len(options), 4)]
+        if rights.structure:
+            options = [ButtonSpec(_("Option {number}", number=number), "option", option.id)
+                       for number, option in enumerate(issue.options, start=1)]
+            rows += [options[index:index + 4] for index in range(0, len(options), 4)]
         if len(issue.options) < MAX_OPTIONS:
             rows.append([ButtonSpec(_("➕ Add an option"), "add_option", issue.id)])
     if rights.structure:

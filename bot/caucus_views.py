@@ -23,8 +23,10 @@ from flows.model import (
     ShareLevel,
 )
 
-__all__ = ["REVIEW_PAGE_ITEMS", "caucus_step", "review_item", "review_page"]
+__all__ = ["REVIEW_PAGE_ITEMS", "ROUND_CLOSED", "caucus_step", "review_item", "review_page"]
 
+ROUND_CLOSED = _("This round of questions is closed. The mediator will be in touch; "
+                 "if a new round starts, you will be able to answer again.")
 REVIEW_PAGE_ITEMS = 10
 _BUTTONS_PER_ROW = 5
 _OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
@@ -407,8 +409,7 @@ def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested
     if step is CaucusStep.CONFIRM:
         return _confirm(conversation)
     if step is CaucusStep.WAITING:
-        return Reply.of(_("This round of questions is closed. The mediator will be in touch; "
-                          "if a new round starts, you will be able to answer again."))
+        return Reply.of(ROUND_CLOSED)
     if step is CaucusStep.WITHDRAWN:
         return Reply.of(_("You have withdrawn from this case, and your answers were erased."))
     return Reply.of(_("Thank you: your answers are submitted. The mediator will see only what you allowed. "

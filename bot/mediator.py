@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot import case_views, views
-from bot.caucus_views import caucus_step
+from bot.caucus_views import ROUND_CLOSED
 from bot.i18n import Text, _, ngettext, user_text
 from bot.party import notify_mediators
 from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
 from flows import case as case_rules
 from flows.case import EditRights
-from flows.caucus import CaucusConversation
 from flows.errors import InvalidInput
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, PriorityMode, Scale
@@ -45,8 +44,11 @@ _NOT_MEDIATOR = _("This command is for mediators. If you were invited as a party
 
 # Case-menu buttons that ask the mediator to type something next.
 _ASKS_TEXT = frozenset({"rename_issue", "add_issue", "add_option", "edit_option", "numeric", "deadline", "timezone"})
-_WORDING = frozenset({"rename_issue", "add_option", "edit_option", "remove_option"})
-_STRUCTURE = frozenset({"add_issue", "numeric", "textual", "remove_issue", "remove_issue_yes", "mode"})
+# Adding an option is safe while parties answer (it comes last); rewording or removing one is not: a
+# party may already have rated it, or be looking at it.
+_WORDING = frozenset({"rename_issue", "add_option"})
+_STRUCTURE = frozenset({"add_issue", "numeric", "textual", "remove_issue", "remove_issue_yes", "mode",
+                        "edit_option", "remove_option"})
 
 
 async def _require_mediator(turn: Turn) -> bool:
@@ -226,6 +228,9 @@ async def _check_rights(turn: Turn, case_id: str, action: str) -> None:
         raise InvalidInput("locked")
     if action in _STRUCTURE and not rights.structure:
         raise InvalidInput("locked" if not rights.wording else "structure_locked")
+    stage = CaseStage((await turn.tx.case_info(case_id)).stage)
+    if action == "mode" and stage not in {CaseStage.DRAFT_DETAILS, CaseStage.INVITING, CaseStage.CAUCUS}:
+        raise InvalidInput("mode_locked")  # the summary of a finished round reads its priorities in its mode
 
 
 async def case_button(turn: Turn, case_id: str, action: str, argument: str, message_id: int | None) -> None:
@@ -336,6 +341,8 @@ async def _invites(turn: Turn, case_id: str, _argument: str, message_id: int | N
 async def _new_link(turn: Turn, case_id: str, seat_id: str, _message_id: int | None) -> None:
     if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.DRAFT_DETAILS:
         raise InvalidInput("no_invitations_yet")
+    if any(seat.seat_id == seat_id and seat.joined for seat in await turn.tx.seat_statuses(case_id)):
+        raise InvalidInput("seat_taken")
     invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
     await _send_invite(turn, case_id, invite.label, invite.token)
 
@@ -406,7 +413,7 @@ async def _close_round_yes(turn: Turn, case_id: str, _argument: str, message_id:
         conversation = await turn.tx.load_caucus(seat.seat_id)
         if conversation.close_round():
             await turn.tx.save_caucus(seat.seat_id, conversation)
-            await _tell_party(turn, seat.seat_id, conversation)
+            await _tell_party(turn, seat.seat_id, Reply.of(ROUND_CLOSED))
     await turn.reply(Reply.of(_("Round {round} is closed.", round=(await turn.tx.case_info(case_id)).round)))
     await show_menu(turn, case_id, edit=message_id)
 
@@ -427,25 +434,19 @@ async def _new_round_yes(turn: Turn, case_id: str, _argument: str, message_id: i
         conversation = await turn.tx.load_caucus(seat.seat_id)
         if conversation.start_new_round(issues):
             await turn.tx.save_caucus(seat.seat_id, conversation)
-            await _tell_party(turn, seat.seat_id, conversation, Reply.of(_(
-                "Round {round} has started. Your previous answers are filled in: keep each one or change it.",
-                round=number)))
+            await _tell_party(turn, seat.seat_id, Reply.of(_(
+                "Round {round} has started. Your previous answers are filled in: keep each one or change it. "
+                "Send /resume when you are ready.", round=number)))
     await turn.reply(Reply.of(_("Round {round} has started; the parties have been told.", round=number)))
     await show_menu(turn, case_id, edit=message_id)
 
 
-async def _tell_party(turn: Turn, seat_id: str, conversation: CaucusConversation, intro: Reply | None = None) -> None:
-    """Show a party its (new) step, in its own chat and language."""
+async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> None:
+    """A neutral notice to a party, in its own chat and language (no answer is quoted unasked)."""
     contact = await turn.tx.party_contact(seat_id)
-    if contact is None:
-        return
-    language = contact.language or "en"
-    key_id = await turn.tx.seat_key_id(seat_id)
-    if intro is not None:
-        await turn.send(contact.chat_id, language, contact.user_hash, intro, key_id=key_id)
-    reply = caucus_step(conversation, party_label=await turn.tx.seat_label(seat_id), suggested_language=language)
-    await turn.send(contact.chat_id, language, contact.user_hash, reply,
-                    scope=Scope("seat", seat_id, await turn.tx.seat_version(seat_id)), key_id=key_id)
+    if contact is not None:
+        await turn.send(contact.chat_id, contact.language or "en", contact.user_hash, notice,
+                        key_id=await turn.tx.seat_key_id(seat_id))
 
 
 _SCREENS = {
@@ -485,6 +486,11 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
         await turn.reply(Reply.of(_("I was not expecting a message now. /cases opens your cases.")))
         return
     await _check_rights(turn, case_id, {"scale": "numeric"}.get(action, action))
+    if not await _target_exists(turn, case_id, action, argument):
+        await turn.tx.set_pending(turn.user_id, None)
+        await turn.tx.set_active(turn.user_id, None, None)
+        await turn.reply(Reply.of(views.invalid_input("gone", {})))
+        return
     info = await turn.tx.case_info(case_id)
     receipt = _("Saved.")
     next_screen: tuple[str, str] = ("menu", "")
@@ -516,6 +522,16 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
     await turn.tx.set_active(turn.user_id, None, None)
     await turn.reply(Reply.of(receipt))
     await _SCREENS[next_screen[0]](turn, case_id, next_screen[1], None)
+
+
+async def _target_exists(turn: Turn, case_id: str, action: str, argument: str) -> bool:
+    """Whether the issue or option a pending edit names is still there (a co-mediator may have removed it)."""
+    issues = await turn.tx.issues(case_id)
+    if action in {"rename_issue", "add_option", "scale"}:
+        return any(issue.id == argument for issue in issues)
+    if action == "edit_option":
+        return any(option.id == argument for issue in issues for option in issue.options)
+    return True
 
 
 def _new_issue_title(raw: str, existing: list[str]) -> str:

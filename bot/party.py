@@ -8,6 +8,7 @@ from bot.i18n import Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
 from flows.caucus import CaucusConversation
+from flows.errors import InvalidInput
 from flows.machines import CaucusStep
 from flows.model import InterestCategory, ItemKey, Rating, ShareLevel
 from flows.text import clean_text
@@ -41,6 +42,9 @@ async def show_step(turn: Turn, seat_id: str, conversation: CaucusConversation, 
 
 async def open_invite(turn: Turn, token: str) -> bool:
     """Join (or resume) the seat an invite link opens; False when the token opens no seat."""
+    if turn.runtime.is_mediator(turn.user_id) and await turn.tx.is_party_invite(token):
+        # Invite links are posted in the mediator's chat: a tap there must not take the party's seat.
+        raise InvalidInput("mediator_seat")
     seat_id = await turn.tx.claim_seat(token, turn.user_id)
     if seat_id is None:
         return False
@@ -93,7 +97,7 @@ async def party_text(turn: Turn, seat_id: str, text: str) -> None:
         issue = conversation.current_issue
         suggestion = conversation.record_suggestion(text)
         await _send_suggestion(turn, seat_id, issue.id, issue.title, suggestion)
-        receipt = _("Sent to the mediator. If the mediator adds your option, every party will be able to rate it.")
+        receipt = _("Sent to the mediator, who decides whether to put it to all parties.")
     elif step is CaucusStep.SUBMITTED:
         await turn.reply(Reply.of(_("Your answers are already submitted. "
                                     "The mediator will be in touch about the next steps. "
@@ -179,9 +183,8 @@ async def _show_review(
         reply = caucus_views.review_page(conversation, int(argument))
     else:
         key = ItemKey.decode(argument)
-        if key not in conversation.items():
-            raise ValueError("no such item")
-        reply = caucus_views.review_item(conversation, key, full=action == "full")
+        reply = (caucus_views.review_item(conversation, key, full=action == "full") if key in conversation.items()
+                 else caucus_views.review_page(conversation))  # the mediator removed what this item was about
     await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id),
                      edit=message_id)
 
@@ -271,8 +274,9 @@ async def ask_forget(turn: Turn, seat_id: str) -> None:
     """/forget: ask before erasing anything."""
     await turn.reply(Reply.of(
         _("<b>Withdraw and erase your answers?</b>"),
-        _("Everything you answered in this case, and your notes, will be erased for good: "
-          "nobody can recover them, not even the mediator. The mediator is told only that you withdrew."),
+        _("Everything you answered in this case will be erased for good: nobody can recover it, not even the "
+          "mediator. Notes and suggestions you already sent stay with the mediator. The mediator is told only "
+          "that you withdrew."),
         buttons=[[ButtonSpec(_("Yes, withdraw and erase"), "forget_yes"),
                   ButtonSpec(_("No, keep my answers"), "forget_no")]],
     ), scope=await _scope(turn, seat_id))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.dates import parse_date
 
+from flows.caucus import MAX_OPTION_CHARS
 from flows.errors import InvalidInput
 from flows.machines import CaseStage, CaucusStep
 from flows.numbers import parse_number
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 MAX_OPTIONS = 8  # per issue: more would not fit one rating screen a party can take in
-MAX_OPTION_CHARS = 300
 MAX_UNIT_CHARS = 20
 # Reminders go out only between these local hours, at most once per local day, and only in
 # the last days before the deadline: polite, never at night.
@@ -109,10 +109,13 @@ def parse_deadline(raw: str, locale: str, timezone: str, now: datetime) -> datet
     text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
     try:
         day = date.fromisoformat(text) if _ISO_DATE.match(text) else parse_date(text, locale=locale)
-    except (ValueError, IndexError, TypeError) as error:
+    except (ValueError, IndexError, TypeError, OverflowError) as error:
         raise InvalidInput("not_a_date", example=(now + timedelta(days=14)).date().isoformat()) from error
     zone = ZoneInfo(timezone)
-    deadline = datetime.combine(day, time(23, 59), tzinfo=zone).astimezone(UTC)
+    try:
+        deadline = datetime.combine(day, time(23, 59), tzinfo=zone).astimezone(UTC)
+    except (OverflowError, ValueError) as error:  # years near 9999 cannot be moved to UTC
+        raise InvalidInput("date_too_far") from error
     if deadline <= now:
         raise InvalidInput("date_in_past")
     if deadline - now > timedelta(days=366):

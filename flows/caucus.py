@@ -30,6 +30,8 @@ from flows.model import (
 from flows.numbers import parse_number
 from flows.text import clean_text
 
+MAX_OPTION_CHARS = 300  # an option must fit a rating screen; a suggestion may become one
+
 __all__ = ["SUPPORTED_LANGUAGES", "CaucusConversation"]
 
 SUPPORTED_LANGUAGES = ("en", "fr")
@@ -244,7 +246,7 @@ class CaucusConversation:
     def record_suggestion(self, raw: str) -> str:
         """The party's idea of an option, cleaned; it goes to the mediator, not into the answers."""
         self._expect(CaucusStep.SUGGEST_OPTION)
-        text = clean_text(raw)
+        text = clean_text(raw, max_chars=MAX_OPTION_CHARS)
         self._fire("give_suggestion")
         return text
 
@@ -409,6 +411,14 @@ class CaucusConversation:
             if kept != ratings:
                 self.answers.ratings[issue_id] = kept
                 self._touch(ItemKind.RATINGS, issue_id)
+        # Priorities must name exactly the issues of the new round, or be given again.
+        ranking = [issue_id for issue_id in self.answers.ranking if issue_id in ids]
+        if ranking != self.answers.ranking:
+            self.answers.ranking = ranking
+            self._touch(ItemKind.RANKING)
+        if self.answers.points and set(self.answers.points) != set(ids):
+            self.answers.points.clear()
+            self._touch(ItemKind.POINTS)
         if self.step not in CAUCUS_MACHINE.sources("new_round"):
             return False
         return self._fire("new_round")

@@ -703,6 +703,12 @@ class Transaction:
             raise StorageError("no such seat")
         return seat
 
+    async def is_party_invite(self, token: str) -> bool:
+        """Whether ``token`` is some seat's current invite (used or not), without claiming anything."""
+        return await self.session.scalar(
+            select(Seat.id).where(Seat.invite_hash == self.store.hasher("invite", token))
+        ) is not None
+
     async def claim_seat(self, token: str, user_id: int) -> str | None:
         """Bind the invited seat to this account, or resume it; None for any token that is not usable.
 
@@ -852,6 +858,7 @@ class Transaction:
         if seat is None:
             raise StorageError("no such seat")
         await self.session.execute(delete(Answer).where(Answer.seat_id == seat.id))
+        await self.session.execute(delete(Button).where(Button.scope == "seat", Button.owner_id == seat.id))
         await self.session.execute(delete(NoteRow).where(NoteRow.seat_id == seat.id))
         await self.session.execute(delete(SuggestionRow).where(SuggestionRow.seat_id == seat.id))
         await self.session.execute(
@@ -1070,17 +1077,26 @@ class Transaction:
     # Buttons -------------------------------------------------------------------------------------
     async def issue_button(self, meaning: ButtonMeaning) -> str:
         token = secrets.token_urlsafe(_BUTTON_TOKEN_BYTES)
-        self.session.add(Button(
+        key_id = await self.seat_key_id(meaning.owner_id) if meaning.scope == "seat" else self._system_key_id
+        row = Button(
             token=token, user_hash=meaning.user_hash, scope=meaning.scope, owner_id=meaning.owner_id,
-            version=meaning.version, action=meaning.action, argument=meaning.argument,
-        ))
+            version=meaning.version, action=meaning.action, argument="", key_id=key_id,
+        )
+        row.argument_enc = (await self._keys.cipher(key_id)).encrypt(meaning.argument, _button_argument(row))
+        self.session.add(row)
         return token
 
     async def resolve_button(self, token: str) -> ButtonMeaning | None:
         row = await self.session.get(Button, token[:24])
         if row is None:
             return None
-        return ButtonMeaning(row.user_hash, row.scope, row.owner_id, row.version, row.action, row.argument)
+        argument = row.argument
+        if row.argument_enc is not None and row.key_id is not None:
+            try:
+                argument = (await self._keys.cipher(row.key_id)).decrypt(row.argument_enc, _button_argument(row))
+            except KeyDestroyedError:
+                return None  # the seat was withdrawn: its buttons mean nothing any more
+        return ButtonMeaning(row.user_hash, row.scope, row.owner_id, row.version, row.action, argument)
 
     # Outbox ---------------------------------------------------------------------------------------
     async def enqueue(
@@ -1168,6 +1184,10 @@ def _read_answer(answers: CaucusAnswers, kind: ItemKind, issue_id: str, value: d
         answers.texts[kind] = value["text"]
     else:  # pragma: no cover - every kind is handled above
         raise StorageError(f"unknown answer kind {kind.value}")
+
+
+def _button_argument(button: Button) -> FieldContext:
+    return FieldContext("buttons", button.token, "", button.owner_id if button.scope == "seat" else "", "argument")
 
 
 def _case_title(case: Case) -> FieldContext:

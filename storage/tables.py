@@ -251,7 +251,11 @@ class Button(Base):
     owner_id: Mapped[str] = mapped_column(_ID)
     version: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))
-    argument: Mapped[str] = mapped_column(String(64), default="")
+    argument: Mapped[str] = mapped_column(String(64), default="")  # unused since 0002: see argument_enc
+    # The argument can say what a party chose (a category, the issue ranked next): encrypted under the
+    # owner's key (a party's seat key, so withdrawal shreds it) or the system key.
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    argument_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
 
 

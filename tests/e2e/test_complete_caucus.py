@@ -261,6 +261,8 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         await local.settle()
         mediator.press("Yes")
         await local.settle()
+        party_a.send_command("/resume")  # the round's notice quotes no answer; the party resumes when ready
+        await local.settle()
         for button in ("Keep my answer", "Done", "Keep my answer"):  # position, categories, words as they were
             party_a.press(button)
             await local.settle()

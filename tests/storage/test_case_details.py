@@ -683,3 +683,24 @@ async def test_migration_backfills_lead_mediators(database: Database, open_store
         info = await tx.case_info(case_id)
     assert (info.title, info.priority_mode, info.timezone, info.deadline) == (
         "Riverbank dispute", PriorityMode.RANKING, "UTC", None)
+
+
+async def test_button_meanings_are_encrypted_and_shredded_with_the_seat(store: Store) -> None:
+    """What a party's button stands for (a category it chose) is stored encrypted; withdrawal makes it unreadable."""
+    from storage.repository import ButtonMeaning
+    from storage.tables import Button
+
+    _case_id, (seat_id, _other) = await seated_case(store, [ALICE, BOB])
+    async with unit(store) as tx:
+        token = await tx.issue_button(ButtonMeaning(store.user_hash(ALICE), "seat", seat_id, 1, "cat", "security:1"))
+    async with store.engine.connect() as connection:
+        row = (await connection.execute(select(Button).where(Button.token == token))).one()
+    assert row.argument == ""
+    assert b"security" not in (row.argument_enc or b"")
+    async with unit(store) as tx:
+        meaning = await tx.resolve_button(token)
+        assert meaning is not None
+        assert meaning.argument == "security:1"
+        await tx.withdraw_seat(seat_id)
+    async with unit(store) as tx:
+        assert await tx.resolve_button(token) is None

@@ -26,6 +26,9 @@ _IN_PLACE: Literal["never"] = "never"
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('buttons', schema=None, recreate=_IN_PLACE) as batch_op:
+        batch_op.add_column(sa.Column('key_id', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('argument_enc', sa.LargeBinary(), nullable=True))
     with op.batch_alter_table('cases', schema=None, recreate=_IN_PLACE) as batch_op:
         batch_op.add_column(sa.Column('priority_mode', sa.String(length=16), server_default='ranking', nullable=False))
         batch_op.add_column(sa.Column('timezone', sa.String(length=64), server_default='UTC', nullable=False))
@@ -131,6 +134,9 @@ def _backfill_lead_mediators() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('buttons', schema=None, recreate=_IN_PLACE) as batch_op:
+        batch_op.drop_column('argument_enc')
+        batch_op.drop_column('key_id')
     with op.batch_alter_table('suggestions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_suggestions_seat_id'))
         batch_op.drop_index(batch_op.f('ix_suggestions_case_id'))
