@@ -245,3 +245,18 @@ def test_every_answer_kind_can_be_edited_from_the_review() -> None:
     """The review's edit trigger exists for every kind of item."""
     assert set(EDIT_STEPS) == {kind.value for kind in ItemKind}
     assert {f"edit_{kind.value}" for kind in ItemKind} <= CAUCUS_MACHINE.triggers()
+
+
+def test_a_new_round_drops_priorities_that_no_longer_match_the_issues() -> None:
+    """Removed issues leave the ranking; points that do not cover exactly the new issues are asked again."""
+    ranked = _at_position()
+    ranked.answers.ranking = ["i3", "i1", "i2"]
+    ranked.close_round()
+    ranked.start_new_round([WATER, MONEY])
+    assert ranked.answers.ranking == ["i3", "i1"]
+    pointed = _at_position(mode=PriorityMode.POINTS)
+    pointed.answers.points = {"i1": 50, "i2": 30, "i3": 20}
+    pointed.close_round()
+    pointed.start_new_round([WATER, MONEY, Issue("i4", "Roads")])
+    assert pointed.answers.points == {}
+    assert ItemKey(ItemKind.POINTS) in pointed.changed
