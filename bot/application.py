@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from telegram import Update
@@ -88,8 +88,11 @@ class CaucusBot:
         self._tasks = [
             asyncio.create_task(self._poll(), name="caucus-poll"),
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),
-            asyncio.create_task(self._maintain(), name="caucus-maintenance"),
-            asyncio.create_task(self._watch_deadlines(), name="caucus-deadlines"),
+            # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
+            asyncio.create_task(self._every(3600, "pruning", self._prune), name="caucus-maintenance"),
+            # Reminders are due at most once a day per party: every few minutes is plenty.
+            asyncio.create_task(self._every(DEADLINE_CHECK_EVERY_S, "deadline check", self.check_deadlines),
+                                name="caucus-deadlines"),
         ]
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
 
@@ -111,27 +114,22 @@ class CaucusBot:
             await self.application.shutdown()
         await self.engine.dispose()
 
-    async def _maintain(self) -> None:
-        """Hourly: prune update ids (Telegram redelivers for 24 h at most) and old buttons."""
+    @staticmethod
+    async def _every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        """Run ``job`` now and then every ``seconds``; a failure is logged by type and retried next time."""
         while True:
             try:
-                await self.store.prune(updates_older_than=UPDATE_MEMORY, buttons_older_than=BUTTON_LIFETIME)
+                await job()
             except Exception as error:  # noqa: BLE001 - retried at the next round
-                logger.warning("pruning failed: %s", type(error).__name__)
-            await asyncio.sleep(3600)
+                logger.warning("%s failed: %s", name, type(error).__name__)
+            await asyncio.sleep(seconds)
+
+    async def _prune(self) -> None:
+        await self.store.prune(updates_older_than=UPDATE_MEMORY, buttons_older_than=BUTTON_LIFETIME)
 
     async def check_deadlines(self) -> int:
         """Send the deadline reminders due now (by the runtime's clock); returns how many."""
         return await check_deadlines(self.runtime, self.runtime.clock())
-
-    async def _watch_deadlines(self) -> None:
-        """Every few minutes: reminders are due at most once a day per party, so this is plenty."""
-        while True:
-            try:
-                await self.check_deadlines()
-            except Exception as error:  # noqa: BLE001 - retried at the next round
-                logger.warning("deadline check failed: %s", type(error).__name__)
-            await asyncio.sleep(DEADLINE_CHECK_EVERY_S)
 
     async def _poll(self) -> None:
         offset: int | None = None

@@ -6,12 +6,22 @@ and one item at a time in detail (full text only on request, never after submiss
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bot.formats import Amount, Number
 from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
-from bot.views import CATEGORY_NAMES, LEVEL_NAMES, RATING_NAMES, item_name, preview
+from bot.views import (
+    CATEGORY_NAMES,
+    LEVEL_NAMES,
+    RATING_NAMES,
+    item_name,
+    join_texts,
+    points_text,
+    preview,
+    ranking_text,
+    ratings_text,
+)
 from flows.caucus import CaucusConversation
 from flows.machines import OPTIONAL_STEPS, CaucusStep
 from flows.model import (
@@ -255,7 +265,7 @@ def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False
         return shown(answers.positions[key.issue_id])
     if key.kind is ItemKind.INTERESTS:
         interests = answers.interests[key.issue_id]
-        names = _join([CATEGORY_NAMES[c] for c in interests.categories])
+        names = join_texts([CATEGORY_NAMES[c] for c in interests.categories])
         return Text("{names}: {words}", params={"names": names, "words": shown(interests.words)})
     if key.kind is ItemKind.RANGE:
         answer = answers.ranges[key.issue_id]
@@ -270,24 +280,13 @@ def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False
         if not full:
             return ngettext("{count} option rated", "{count} options rated",
                             sum(option.id in ratings for option in options))
-        return _join([Text("{option}: {rating}", params={"option": user_text(option.text),
-                                                        "rating": RATING_NAMES[ratings[option.id]]})
-                      for option in options if option.id in ratings])
+        return ratings_text((option.text, ratings[option.id]) for option in options if option.id in ratings)
     if key.kind is ItemKind.RANKING:
         titles = {issue.id: issue.title for issue in conversation.issues}
-        return Markup(", ".join(f"{place}. {user_text(titles.get(i, '?'))}"
-                                for place, i in enumerate(answers.ranking, 1)))
+        return ranking_text(titles.get(issue_id, "?") for issue_id in answers.ranking)
     if key.kind is ItemKind.POINTS:
-        return _join([Text("{issue}: {points}", params={"issue": user_text(issue.title),
-                                                       "points": Number(answers.points.get(issue.id, 0))})
-                      for issue in conversation.issues])
+        return points_text((issue.title, answers.points.get(issue.id, 0)) for issue in conversation.issues)
     return shown(answers.texts[key.kind])
-
-
-
-def _join(texts: list[Text]) -> Text:
-    template = "; ".join(f"{{p{index}}}" for index in range(len(texts)))
-    return Text(template, params={f"p{index}": text for index, text in enumerate(texts)})
 
 
 def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
@@ -364,6 +363,19 @@ def _confirm(conversation: CaucusConversation) -> Reply:
                                       ButtonSpec(_("Back to review"), "back")]])
 
 
+# Steps whose prompt depends only on the conversation.
+_STEP_VIEWS: Mapping[CaucusStep, Callable[[CaucusConversation], Reply]] = {
+    **dict.fromkeys((CaucusStep.RANGE_LOW, CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE), _range_step),
+    CaucusStep.RATING: _rating_step,
+    CaucusStep.SUGGEST_OPTION: _suggestion_step,
+    CaucusStep.RANKING: ranking_view,
+    CaucusStep.POINTS: points_view,
+    **dict.fromkeys(_OPTIONAL_QUESTIONS, _optional_step),
+    CaucusStep.REVIEW: review_page,
+    CaucusStep.CONFIRM: _confirm,
+}
+
+
 def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested_language: str) -> Reply:
     """The prompt for the step the party is at."""
     step = conversation.step
@@ -392,22 +404,8 @@ def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested
         return _text_step(conversation, _("In your own words: what do you need on this issue, and why? "
                                           "What worries you, what would make things better?"),
                           interests.words if interests else None)
-    if step in {CaucusStep.RANGE_LOW, CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE}:
-        return _range_step(conversation)
-    if step is CaucusStep.RATING:
-        return _rating_step(conversation)
-    if step is CaucusStep.SUGGEST_OPTION:
-        return _suggestion_step(conversation)
-    if step is CaucusStep.RANKING:
-        return ranking_view(conversation)
-    if step is CaucusStep.POINTS:
-        return points_view(conversation)
-    if step in _OPTIONAL_QUESTIONS:
-        return _optional_step(conversation)
-    if step is CaucusStep.REVIEW:
-        return review_page(conversation)
-    if step is CaucusStep.CONFIRM:
-        return _confirm(conversation)
+    if step in _STEP_VIEWS:
+        return _STEP_VIEWS[step](conversation)
     if step is CaucusStep.WAITING:
         return Reply.of(ROUND_CLOSED)
     if step is CaucusStep.WITHDRAWN:

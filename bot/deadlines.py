@@ -42,12 +42,7 @@ async def check_deadlines(runtime: Runtime, now: datetime) -> int:
                 lines: list[Text | str] = [_("The deadline of case {case} has passed.", case=info.short_id)]
                 lines += ([_("Not submitted yet: {parties}", parties=Markup(", ".join(map(user_text, late))))] if late
                           else [_("Every party has submitted.")])
-                for mediator_hash in await tx.mediator_hashes(info.id):
-                    chat_id = runtime.mediator_chat(mediator_hash)
-                    if chat_id is not None:
-                        language = await tx.language_of(mediator_hash) or "en"
-                        await courier.send(chat_id, language, mediator_hash, Reply.of(*lines),
-                                           key_id=await tx.case_key_id(info.id))
+                await courier.notify_mediators(runtime, info.id, Reply.of(*lines))
                 await tx.mark_late_reported(info.id)
     if sent:
         logger.info("deadline reminders sent: %d", sent)

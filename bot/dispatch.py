@@ -28,7 +28,7 @@ from telegram.ext import (
 from bot import common, mediator, party, views
 from bot.i18n import Text, _, plain, translator
 from bot.replies import Reply
-from bot.turn import Runtime, Turn
+from bot.turn import Runtime, Turn, join_scope
 from flows.errors import InvalidInput, StepMismatch
 from storage.repository import ButtonMeaning
 
@@ -223,9 +223,8 @@ class CaucusHandlers:
             return await turn.tx.seat_version(meaning.owner_id) == meaning.version
         if meaning.scope == "case":
             return await turn.tx.case_version(meaning.owner_id) == meaning.version
-        if meaning.scope == "join":  # valid while the same join (same code) holds the seat
-            code = await turn.tx.join_code(meaning.owner_id)
-            return code is not None and int(code.replace(" ", "")) == meaning.version
+        if meaning.scope == "join":
+            return (await join_scope(turn.tx, meaning.owner_id)).version == meaning.version
         if meaning.scope == "sugg":  # valid while the suggestion waits for a decision
             suggestion = await turn.tx.suggestion(meaning.argument, meaning.owner_id)
             return suggestion is not None and suggestion.status == "pending"

@@ -9,12 +9,12 @@ from bot.caucus_views import ROUND_CLOSED
 from bot.i18n import Text, _, ngettext, user_text
 from bot.party import notify_mediators
 from bot.replies import ButtonSpec, Reply
-from bot.turn import Scope, Turn
+from bot.turn import Scope, Turn, join_scope
 from flows import case as case_rules
 from flows.case import EditRights
 from flows.errors import InvalidInput
 from flows.machines import CaseStage, CaucusStep
-from flows.model import CaseInfo, PriorityMode, Scale
+from flows.model import CaseInfo, Issue, Option, PriorityMode, Scale
 from flows.setup import MAX_ISSUES, MIN_ISSUES
 from flows.summary import build_summary
 from flows.text import MAX_TITLE_CHARS, clean_line
@@ -215,20 +215,21 @@ async def _summary(turn: Turn, info: CaseInfo) -> None:
 
 
 # The case menu ----------------------------------------------------------------------------------------
-async def _rights(turn: Turn, case_id: str) -> EditRights:
-    info = await turn.tx.case_info(case_id)
+async def _rights(turn: Turn, case_id: str) -> tuple[CaseStage, EditRights]:
+    stage = CaseStage((await turn.tx.case_info(case_id)).stage)
     seats = await turn.tx.seat_statuses(case_id)
-    return case_rules.edit_rights(CaseStage(info.stage), [CaucusStep(seat.step) for seat in seats],
-                                  await turn.tx.submitted_count(case_id))
+    return stage, case_rules.edit_rights(stage, [CaucusStep(seat.step) for seat in seats],
+                                         sum(seat.submitted for seat in seats))
 
 
 async def _check_rights(turn: Turn, case_id: str, action: str) -> None:
-    rights = await _rights(turn, case_id)
+    if action not in _WORDING | _STRUCTURE:
+        return
+    stage, rights = await _rights(turn, case_id)
     if action in _WORDING and not rights.wording:
         raise InvalidInput("locked")
     if action in _STRUCTURE and not rights.structure:
         raise InvalidInput("locked" if not rights.wording else "structure_locked")
-    stage = CaseStage((await turn.tx.case_info(case_id)).stage)
     if action == "mode" and stage not in {CaseStage.DRAFT_DETAILS, CaseStage.INVITING, CaseStage.CAUCUS}:
         raise InvalidInput("mode_locked")  # the summary of a finished round reads its priorities in its mode
 
@@ -275,37 +276,55 @@ async def _summary_button(turn: Turn, case_id: str, _argument: str, _message_id:
 
 
 async def _issues(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
-    await _show(turn, case_id, case_views.issues_view(await turn.tx.issues(case_id), await _rights(turn, case_id)),
+    await _show(turn, case_id, case_views.issues_view(await turn.tx.issues(case_id), (await _rights(turn, case_id))[1]),
                 edit=message_id)
+
+
+def _pick(issues: list[Issue], issue_id: str) -> Issue:
+    """The issue with this id; a co-mediator may have removed it since the screen was drawn."""
+    issue = next((issue for issue in issues if issue.id == issue_id), None)
+    if issue is None:
+        raise InvalidInput("gone")
+    return issue
+
+
+async def _find_issue(turn: Turn, case_id: str, issue_id: str) -> Issue:
+    return _pick(await turn.tx.issues(case_id), issue_id)
+
+
+async def _find_option(turn: Turn, case_id: str, option_id: str) -> tuple[Issue, Option]:
+    for issue in await turn.tx.issues(case_id):
+        for option in issue.options:
+            if option.id == option_id:
+                return issue, option
+    raise InvalidInput("gone")
+
+
+async def _add_option(turn: Turn, case_id: str, issue_id: str, raw: str) -> Issue:
+    """Add an option to an issue (typed by the mediator, or a party's suggestion), within the limit."""
+    issue = await _find_issue(turn, case_id, issue_id)
+    if len(issue.options) >= case_rules.MAX_OPTIONS:
+        raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
+    await turn.tx.add_option(case_id, issue_id, case_rules.clean_option(raw))
+    return issue
 
 
 async def _issue(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
     issues = await turn.tx.issues(case_id)
-    issue = next(issue for issue in issues if issue.id == issue_id)
-    await _show(turn, case_id, case_views.issue_view(issue, len(issues), await _rights(turn, case_id)),
+    issue = _pick(issues, issue_id)
+    await _show(turn, case_id, case_views.issue_view(issue, len(issues), (await _rights(turn, case_id))[1]),
                 edit=message_id)
 
 
 async def _option(turn: Turn, case_id: str, option_id: str, message_id: int | None) -> None:
-    for issue in await turn.tx.issues(case_id):
-        for option in issue.options:
-            if option.id == option_id:
-                await _show(turn, case_id, case_views.option_view(issue, option), edit=message_id)
-                return
-    raise ValueError("no such option")
-
-
-async def _issue_of_option(turn: Turn, case_id: str, option_id: str) -> str:
-    for issue in await turn.tx.issues(case_id):
-        if any(option.id == option_id for option in issue.options):
-            return issue.id
-    raise ValueError("no such option")
+    issue, option = await _find_option(turn, case_id, option_id)
+    await _show(turn, case_id, case_views.option_view(issue, option), edit=message_id)
 
 
 async def _remove_option(turn: Turn, case_id: str, option_id: str, message_id: int | None) -> None:
-    issue_id = await _issue_of_option(turn, case_id, option_id)
+    issue, _option = await _find_option(turn, case_id, option_id)
     await turn.tx.remove_option(case_id, option_id)
-    await _issue(turn, case_id, issue_id, message_id)
+    await _issue(turn, case_id, issue.id, message_id)
 
 
 async def _textual(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
@@ -314,9 +333,9 @@ async def _textual(turn: Turn, case_id: str, issue_id: str, message_id: int | No
 
 
 async def _remove_issue(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
-    titles = {issue.id: issue.title for issue in await turn.tx.issues(case_id)}
+    issue = await _find_issue(turn, case_id, issue_id)
     await _show(turn, case_id, case_views.confirm(
-        _("Remove the issue {issue}? Its options go with it.", issue=user_text(titles[issue_id])),
+        _("Remove the issue {issue}? Its options go with it.", issue=user_text(issue.title)),
         "remove_issue_yes", issue_id, back="issues"), edit=message_id)
 
 
@@ -502,14 +521,11 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
         issue = await turn.tx.add_issue(case_id, _new_issue_title(text, titles))
         next_screen = ("issue", issue.id)
     elif action == "add_option":
-        issue = next(issue for issue in await turn.tx.issues(case_id) if issue.id == argument)
-        if len(issue.options) >= case_rules.MAX_OPTIONS:
-            raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
-        await turn.tx.add_option(case_id, argument, case_rules.clean_option(text))
+        await _add_option(turn, case_id, argument, text)
         next_screen = ("issue", argument)
     elif action == "edit_option":
         await turn.tx.edit_option(case_id, argument, case_rules.clean_option(text))
-        next_screen = ("issue", await _issue_of_option(turn, case_id, argument))
+        next_screen = ("issue", (await _find_option(turn, case_id, argument))[0].id)
     elif action == "scale":
         await turn.tx.set_scale(case_id, argument, _parse_scale(text, turn.language))
         next_screen = ("issue", argument)
@@ -562,10 +578,7 @@ async def suggestion_button(turn: Turn, suggestion_id: str, case_id: str, action
         raise ValueError("no such pending suggestion")
     if action == "suggestion_add":
         await _check_rights(turn, case_id, "add_option")
-        issue = next(issue for issue in await turn.tx.issues(case_id) if issue.id == suggestion.issue_id)
-        if len(issue.options) >= case_rules.MAX_OPTIONS:
-            raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
-        await turn.tx.add_option(case_id, suggestion.issue_id, case_rules.clean_option(suggestion.text))
+        issue = await _add_option(turn, case_id, suggestion.issue_id, suggestion.text)
         await turn.tx.set_suggestion_status(case_id, suggestion_id, "added")
         done = _("Added to the options of {issue}.", issue=user_text(issue.title))
     else:
@@ -580,11 +593,10 @@ async def join_button(turn: Turn, seat_id: str, action: str, message_id: int | N
     if not await turn.tx.is_case_mediator(case_id, turn.user_id):
         raise ValueError("not a mediator of this case")
     if action == "reject":
-        code = await turn.tx.join_code(seat_id) or "0"
         label = await turn.tx.seat_label(seat_id)
         await turn.reply(case_views.confirm(
             Text(REMOVE_QUESTION.msgid, params={"party": user_text(label)}), "reject_yes", seat_id, back="keep"),
-            scope=Scope("join", seat_id, int(code.replace(" ", ""))), edit=message_id)
+            scope=await join_scope(turn.tx, seat_id), edit=message_id)
     elif action == "reject_yes":
         await reject_join(turn, case_id, seat_id)
     else:

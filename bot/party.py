@@ -6,7 +6,7 @@ from bot import caucus_views
 from bot.formats import Amount
 from bot.i18n import Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
-from bot.turn import Scope, Turn
+from bot.turn import Courier, Scope, Turn, join_scope
 from flows.caucus import CaucusConversation
 from flows.errors import InvalidInput
 from flows.machines import CaucusStep
@@ -62,7 +62,8 @@ async def open_invite(turn: Turn, token: str) -> bool:
               code=code),
             _("Compare this code with the person, by phone or in person. If it is not the right person, "
               "remove them: the seat is freed and you get a new link."),
-        ), reject_seat=seat_id)
+            buttons=[[ButtonSpec(_("⛔ Remove this person"), "reject", seat_id)]],
+        ), scope=await join_scope(turn.tx, seat_id))
         await turn.reply(Reply.of(
             _("Your join code is <b>{code}</b>. Your mediator may ask you for it, to be sure it is really you.",
               code=code)), key_id=await turn.tx.seat_key_id(seat_id))
@@ -209,27 +210,15 @@ async def announce_progress(turn: Turn, case_id: str, event: Text) -> None:
     await notify_mediators(turn, case_id, Reply.of(*lines))
 
 
-async def notify_mediators(turn: Turn, case_id: str, reply: Reply, *, reject_seat: str | None = None) -> None:
-    """Tell every mediator of the case, each in their own language (skipped if no longer configured)."""
-    key_id = await turn.tx.case_key_id(case_id)
-    for mediator_hash in await turn.tx.mediator_hashes(case_id):
-        chat_id = turn.runtime.mediator_chat(mediator_hash)
-        if chat_id is None:
-            continue
-        language = await turn.tx.language_of(mediator_hash) or "en"
-        scope = None
-        if reject_seat is not None:
-            code = await turn.tx.join_code(reject_seat) or "0"
-            scope = Scope("join", reject_seat, int(code.replace(" ", "")))
-            reply = Reply(reply.lines, ((ButtonSpec(_("⛔ Remove this person"), "reject", reject_seat),),))
-        await turn.send(chat_id, language, mediator_hash, reply, scope=scope, key_id=key_id)
+async def notify_mediators(turn: Turn, case_id: str, reply: Reply, *, scope: Scope | None = None) -> None:
+    """Tell every mediator of the case, each in their own language."""
+    await Courier(turn.tx).notify_mediators(turn.runtime, case_id, reply, scope=scope)
 
 
 # Suggestions and notes -----------------------------------------------------------------------------
 async def _send_suggestion(turn: Turn, seat_id: str, issue_id: str, issue_title: str, text: str) -> None:
     suggestion_id = await turn.tx.add_suggestion(seat_id, issue_id, text)
     case_id = await turn.tx.seat_case_id(seat_id)
-    key_id = await turn.tx.case_key_id(case_id)
     reply = Reply.of(
         _("{party} suggests an option for {issue}:", party=user_text(await turn.tx.seat_label(seat_id)),
           issue=user_text(issue_title)),
@@ -237,12 +226,7 @@ async def _send_suggestion(turn: Turn, seat_id: str, issue_id: str, issue_title:
         buttons=[[ButtonSpec(_("➕ Add it to the options"), "suggestion_add", case_id),
                   ButtonSpec(_("Dismiss"), "suggestion_dismiss", case_id)]],
     )
-    for mediator_hash in await turn.tx.mediator_hashes(case_id):
-        chat_id = turn.runtime.mediator_chat(mediator_hash)
-        if chat_id is not None:
-            language = await turn.tx.language_of(mediator_hash) or "en"
-            await turn.send(chat_id, language, mediator_hash, reply, scope=Scope("sugg", suggestion_id, 0),
-                            key_id=key_id)
+    await notify_mediators(turn, case_id, reply, scope=Scope("sugg", suggestion_id, 0))
 
 
 async def ask_note(turn: Turn, seat_id: str, text: str) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
 
-__all__ = ["Courier", "Runtime", "Scope", "Turn"]
+__all__ = ["Courier", "Runtime", "Scope", "Turn", "join_scope"]
 
 
 @dataclass
@@ -54,6 +54,12 @@ class Scope:
     version: int
 
 
+async def join_scope(tx: Transaction, seat_id: str) -> Scope:
+    """Buttons about a join stay valid while the same join (the same code) holds the seat."""
+    code = await tx.join_code(seat_id)
+    return Scope("join", seat_id, int(code.replace(" ", "")) if code else -1)
+
+
 class Courier:
     """Queues replies in the outbox of one transaction, rendered in each reader's language."""
 
@@ -74,6 +80,16 @@ class Courier:
                 method="edit" if edit is not None and index == 0 else "send",
                 message_id=edit if index == 0 else None,
             )
+
+    async def notify_mediators(self, runtime: Runtime, case_id: str, reply: Reply, *,
+                               scope: Scope | None = None) -> None:
+        """Tell every mediator of the case, each in their own language (skipped if no longer configured)."""
+        key_id = await self.tx.case_key_id(case_id)
+        for mediator_hash in await self.tx.mediator_hashes(case_id):
+            chat_id = runtime.mediator_chat(mediator_hash)
+            if chat_id is not None:
+                language = await self.tx.language_of(mediator_hash) or "en"
+                await self.send(chat_id, language, mediator_hash, reply, scope=scope, key_id=key_id)
 
     async def _keyboard(
         self, rows: tuple[tuple[ButtonSpec, ...], ...], language: Translator, user_hash: str, scope: Scope | None

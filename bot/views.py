@@ -22,6 +22,10 @@ __all__ = [
     "draft_step",
     "invalid_input",
     "item_name",
+    "join_texts",
+    "points_text",
+    "ranking_text",
+    "ratings_text",
     "status_view",
     "summary_view",
 ]
@@ -244,12 +248,11 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
     lines += ["", _("<b>Priorities</b>")]
     for party in summary.parties:
         if party.ranking is not None:
-            order = Markup(", ".join(f"{place}. {user_text(title)}" for place, title in enumerate(party.ranking, 1)))
-            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party), "order": order}))
+            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party),
+                                                            "order": ranking_text(party.ranking)}))
         elif party.points is not None:
-            spread = _join(Text("{issue}: {points}", params={"issue": user_text(title), "points": Number(points)})
-                           for title, points in party.points)
-            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party), "order": spread}))
+            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party),
+                                                            "order": points_text(party.points)}))
         else:
             lines.append(_("• {party}: kept private", party=user_text(party.party)))
     lines += ["", _("<b>What each party shared</b>")]
@@ -258,15 +261,13 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
         if not party.items:
             lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared)")}))
         for item in party.items:
-            name = ITEM_NAMES[item.kind]
-            label = Text(name.msgid, params={"issue": user_text(item.issue)}) if item.kind.per_issue else name
+            label = _item_label(item.kind, item.issue)
             named: Text | str = ""
             if item.categories:
-                named = Text(" [{names}]", params={"names": _join(CATEGORY_NAMES[c] for c in item.categories)})
+                named = Text(" [{names}]", params={"names": join_texts(CATEGORY_NAMES[c] for c in item.categories)})
             text: Text | Markup = user_text(item.text)
             if item.kind is ItemKind.RATINGS:
-                text = _join(Text("{option}: {rating}", params={"option": user_text(option), "rating": RATING_NAMES[r]})
-                             for option, r in item.ratings)
+                text = ratings_text(item.ratings)
             lines.append(Text("  • {label}{named} ({level}): {text}", params={
                 "label": label, "named": named, "level": LEVEL_NAMES[item.level], "text": text,
             }))
@@ -276,13 +277,32 @@ def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
 def item_name(key: ItemKey, issues: list[Issue]) -> Text:
     """An item's name as the party and the mediator read it ("Position on Water")."""
     titles = {issue.id: issue.title for issue in issues}
-    name = ITEM_NAMES[key.kind]
-    if key.kind.per_issue:
-        return Text(name.msgid, params={"issue": user_text(titles.get(key.issue_id, "?"))})
-    return name
+    return _item_label(key.kind, titles.get(key.issue_id, "?"))
 
 
-def _join(texts: Iterable[Text]) -> Text:
+def _item_label(kind: ItemKind, issue_title: str) -> Text:
+    name = ITEM_NAMES[kind]
+    return Text(name.msgid, params={"issue": user_text(issue_title)}) if kind.per_issue else name
+
+
+def ranking_text(titles: Iterable[str]) -> Markup:
+    """Issue titles in order of priority: "1. Water, 2. Land"."""
+    return Markup(", ".join(f"{place}. {user_text(title)}" for place, title in enumerate(titles, 1)))
+
+
+def points_text(points: Iterable[tuple[str, int]]) -> Text:
+    """Points per issue title: "Water: 50; Land: 30"."""
+    return join_texts(Text("{issue}: {points}", params={"issue": user_text(title), "points": Number(count)})
+                      for title, count in points)
+
+
+def ratings_text(ratings: Iterable[tuple[str, Rating]]) -> Text:
+    """Options with their ratings: "A new well: ⭐ Ideal; …"."""
+    return join_texts(Text("{option}: {rating}", params={"option": user_text(option), "rating": RATING_NAMES[rating]})
+                      for option, rating in ratings)
+
+
+def join_texts(texts: Iterable[Text]) -> Text:
     """Several translated texts as one list."""
     items = list(texts)
     template = "; ".join(f"{{p{index}}}" for index in range(len(items)))

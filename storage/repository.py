@@ -905,13 +905,6 @@ class Transaction:
             for seat in await self._seat_rows(case_id)
         ]
 
-    async def submitted_count(self, case_id: str) -> int:
-        """How many parties have submitted the current round."""
-        count = await self.session.scalar(select(func.count()).select_from(Seat).where(
-            Seat.case_id == case_id, Seat.submitted_at.is_not(None),
-        ))
-        return int(count or 0)
-
     async def submitted_parties(self, case_id: str) -> list[PartyView]:
         """Submitted parties with their answers, for summaries (callers filter by share level)."""
         case = await self._case_row(case_id)
