@@ -28,6 +28,8 @@ __all__ = [
     "play_party",
     "set_share_level",
     "submit_answers",
+    "tap",
+    "type_text",
 ]
 
 # "Invitation for <isolated label>: https://t.me/<bot>?start=<token>", in any language.
@@ -73,7 +75,8 @@ class PartyScript:
     share: dict[int, ShareLevel] = field(default_factory=dict)
 
 
-async def _tap(local: LocalBot, user: SimUser, text: Text | str, language: str) -> None:
+async def tap(local: LocalBot, user: SimUser, text: Text | str, language: str = "en") -> None:
+    """Press a button (a label, or a message rendered in ``language``) and wait for the bot."""
     user.press(text if isinstance(text, str) else label(text, language))
     await local.settle()
 
@@ -82,10 +85,11 @@ async def choose(local: LocalBot, user: SimUser, text: Text, language: str) -> N
     """Tap a choice on the latest message, whether it is already ticked (a pre-filled answer) or not."""
     wanted = label(text, language)
     buttons = user.buttons()
-    await _tap(local, user, f"✓ {wanted}" if f"✓ {wanted}" in buttons else wanted, language)
+    await tap(local, user, f"✓ {wanted}" if f"✓ {wanted}" in buttons else wanted, language)
 
 
-async def _type(local: LocalBot, user: SimUser, text: str) -> None:
+async def type_text(local: LocalBot, user: SimUser, text: str) -> None:
+    """Send a message and wait for the bot."""
     user.send_text(text)
     await local.settle()
 
@@ -99,30 +103,30 @@ async def create_case(
     setups = [issue if isinstance(issue, IssueSetup) else IssueSetup(issue) for issue in issues]
     mediator.send_command("/newcase")
     await local.settle()
-    await _type(local, mediator, title)
+    await type_text(local, mediator, title)
     for issue in setups:
-        await _type(local, mediator, issue.title)
-    await _tap(local, mediator, _("Done adding issues"), language)
+        await type_text(local, mediator, issue.title)
+    await tap(local, mediator, _("Done adding issues"), language)
     for party in parties:
-        await _type(local, mediator, party)
-    await _tap(local, mediator, _("Done adding parties"), language)
+        await type_text(local, mediator, party)
+    await tap(local, mediator, _("Done adding parties"), language)
     if any(issue.options or issue.scale for issue in setups):
-        await _tap(local, mediator, _("🧩 Issues and options"), language)
+        await tap(local, mediator, _("🧩 Issues and options"), language)
         for number, issue in enumerate(setups, start=1):
             if not (issue.options or issue.scale):
                 continue
-            await _tap(local, mediator, str(number), language)
+            await tap(local, mediator, str(number), language)
             for option in issue.options:
-                await _tap(local, mediator, _("➕ Add an option"), language)
-                await _type(local, mediator, option)
+                await tap(local, mediator, _("➕ Add an option"), language)
+                await type_text(local, mediator, option)
             if issue.scale:
-                await _tap(local, mediator, _("🔢 Answers in numbers"), language)
-                await _type(local, mediator, "\n".join(issue.scale))
-            await _tap(local, mediator, _("⬅️ Back to the issues"), language)
-        await _tap(local, mediator, _("⬅️ Back to the case"), language)
+                await tap(local, mediator, _("🔢 Answers in numbers"), language)
+                await type_text(local, mediator, "\n".join(issue.scale))
+            await tap(local, mediator, _("⬅️ Back to the issues"), language)
+        await tap(local, mediator, _("⬅️ Back to the case"), language)
     if points:
-        await _tap(local, mediator, _("⚖️ Switch to 100 points"), language)
-    await _tap(local, mediator, _("✅ Create the invitations"), language)
+        await tap(local, mediator, _("⚖️ Switch to 100 points"), language)
+    await tap(local, mediator, _("✅ Create the invitations"), language)
     tokens: dict[str, str] = {}
     short_id = ""
     for message in local.standin.messages(mediator.user_id):
@@ -139,23 +143,23 @@ async def join(local: LocalBot, user: SimUser, token: str, language: str) -> Non
     """Open the invite, choose the language and consent."""
     user.send_command("/start", token)
     await local.settle()
-    await _tap(local, user, LANGUAGES[language], language)
-    await _tap(local, user, _("I agree"), language)
+    await tap(local, user, LANGUAGES[language], language)
+    await tap(local, user, _("I agree"), language)
 
 
 async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, language: str) -> None:
     """Position, interests, the range if asked, and a rating for each option (or Continue)."""
-    await _type(local, user, answer.position)
+    await type_text(local, user, answer.position)
     for category in answer.categories:
-        await _tap(local, user, CATEGORY_NAMES[category], language)
-    await _tap(local, user, _("Done"), language)
-    await _type(local, user, answer.words)
+        await tap(local, user, CATEGORY_NAMES[category], language)
+    await tap(local, user, _("Done"), language)
+    await type_text(local, user, answer.words)
     for value in answer.range or ():
-        await _type(local, user, value)
+        await type_text(local, user, value)
     for rating in answer.ratings:
         await choose(local, user, RATING_NAMES[rating], language)
     if not answer.ratings:
-        await _tap(local, user, _("Continue"), language)
+        await tap(local, user, _("Continue"), language)
 
 
 async def play_party(local: LocalBot, user: SimUser, token: str, script: PartyScript, *, submit: bool = True) -> None:
@@ -166,14 +170,14 @@ async def play_party(local: LocalBot, user: SimUser, token: str, script: PartySc
         await answer_issue(local, user, answer, language)
     for title in script.ranking[:-1]:
         if title in user.buttons():
-            await _tap(local, user, title, language)
+            await tap(local, user, title, language)
     for points in script.points:
-        await _type(local, user, points)
+        await type_text(local, user, points)
     for text in script.optional:
         if text is None:
-            await _tap(local, user, _("Skip"), language)
+            await tap(local, user, _("Skip"), language)
         else:
-            await _type(local, user, text)
+            await type_text(local, user, text)
     for number, level in script.share.items():
         await set_share_level(local, user, number, level, language)
     if submit:
@@ -181,17 +185,17 @@ async def play_party(local: LocalBot, user: SimUser, token: str, script: PartySc
 
 
 async def submit_answers(local: LocalBot, user: SimUser, language: str) -> None:
-    await _tap(local, user, _("Submit my answers"), language)
-    await _tap(local, user, _("Yes, submit"), language)
+    await tap(local, user, _("Submit my answers"), language)
+    await tap(local, user, _("Yes, submit"), language)
 
 
 async def open_review_item(local: LocalBot, user: SimUser, number: int) -> None:
     """On the review screen, open item ``number`` (turning pages as needed)."""
     for _attempt in range(10):
         if str(number) in user.buttons():
-            await _tap(local, user, str(number), "en")
+            await tap(local, user, str(number), "en")
             return
-        await _tap(local, user, "▶", "en")
+        await tap(local, user, "▶", "en")
     raise AssertionError(f"review item {number} not found")
 
 
@@ -200,5 +204,5 @@ async def set_share_level(local: LocalBot, user: SimUser, number: int, level: Sh
     await open_review_item(local, user, number)
     icon = LEVEL_ICONS[level]
     if icon in user.buttons():
-        await _tap(local, user, icon, language)
-    await _tap(local, user, _("Back to all answers"), language)
+        await tap(local, user, icon, language)
+    await tap(local, user, _("Back to all answers"), language)

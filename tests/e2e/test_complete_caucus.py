@@ -34,6 +34,8 @@ from bot.scenario import (
     play_party,
     set_share_level,
     submit_answers,
+    tap,
+    type_text,
 )
 from bot.standin import BotApiStandIn, SimUser
 from bot.views import RATING_NAMES
@@ -131,12 +133,9 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
 
         # The case's time zone, then a co-mediator joins through a one-time link.
         await _menu(local, mediator, short_id)
-        mediator.press("🌐 Time zone")
-        await local.settle()
-        mediator.send_text("africa/nairobi")
-        await local.settle()
-        mediator.press("👥 Add a co-mediator")
-        await local.settle()
+        await tap(local, mediator, "🌐 Time zone")
+        await type_text(local, mediator, "africa/nairobi")
+        await tap(local, mediator, "👥 Add a co-mediator")
         co_token = _TOKEN.findall(mediator.last_message().text)[-1]  # type: ignore[union-attr]
         co_mediator = standin.user(CO_MEDIATOR_ID, "Co-mediator", "fr")
         co_mediator.send_command("/start", co_token)
@@ -147,13 +146,10 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         interloper = standin.user(INTERLOPER_ID, "Interloper", "en")
         await join(local, interloper, tokens["Party C"], "en")
         run.users["interloper"] = interloper
-        mediator.press("⛔ Remove this person")
-        await local.settle()
-        mediator.press("Yes")
-        await local.settle()
+        await tap(local, mediator, "⛔ Remove this person")
+        await tap(local, mediator, "Yes")
         tokens["Party C"] = _TOKEN.findall(mediator.last_message().text)[-1]  # type: ignore[union-attr]
-        interloper.send_text("I-AM-STILL-HERE")
-        await local.settle()
+        await type_text(local, interloper, "I-AM-STILL-HERE")
 
         users = {party: standin.user(2001 + n, party, LANGUAGES[party]) for n, party in enumerate(PARTIES)}
         run.users.update(users)
@@ -165,31 +161,23 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         party_b = users["Party B"]
         for index, answer in enumerate(b_script.answers):
             if index == 0:
-                party_b.send_text(answer.position)
-                await local.settle()
+                await type_text(local, party_b, answer.position)
                 for category in answer.categories:
                     party_b.press(label({Cat.LIVELIHOOD: _("Livelihood and economy"),
                                          Cat.LAND: _("Land and resources")}[category], "fr"))
                     await local.settle()
-                party_b.press(label(_("Done"), "fr"))
-                await local.settle()
-                party_b.send_text(answer.words)
-                await local.settle()
-                party_b.press(label(_("💡 Suggest an option"), "fr"))
-                await local.settle()
-                party_b.send_text("B-SUGGESTION rotate the spring by season")
-                await local.settle()
+                await tap(local, party_b, _("Done"), "fr")
+                await type_text(local, party_b, answer.words)
+                await tap(local, party_b, _("💡 Suggest an option"), "fr")
+                await type_text(local, party_b, "B-SUGGESTION rotate the spring by season")
                 for rating in answer.ratings:
-                    party_b.press(label(RATING_NAMES[rating], "fr"))
-                    await local.settle()
+                    await tap(local, party_b, RATING_NAMES[rating], "fr")
             else:
                 await answer_issue(local, party_b, answer, "fr")
         assert "B-SUGGESTION" in _texts(standin, MEDIATOR_ID, mediator_seen)
-        mediator.press("➕ Add it to the options")
-        await local.settle()
+        await tap(local, mediator, "➕ Add it to the options")
         for points in b_script.points:
-            party_b.send_text(points)
-            await local.settle()
+            await type_text(local, party_b, points)
         for text in b_script.optional:
             party_b.send_text(text) if text else party_b.press(label(_("Skip"), "fr"))
             await local.settle()
@@ -200,10 +188,8 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         await play_party(local, users["Party A"], tokens["Party A"], _script("Party A", three), submit=False)
         party_a = users["Party A"]
         await open_review_item(local, party_a, 1)
-        party_a.press("Change this answer")
-        await local.settle()
-        party_a.send_text(f"{_marker('Party A', 'EDITED')} the spring at night only")
-        await local.settle()
+        await tap(local, party_a, "Change this answer")
+        await type_text(local, party_a, f"{_marker('Party A', 'EDITED')} the spring at night only")
         await set_share_level(local, party_a, 2, ShareLevel.PRIVATE, "en")
         await submit_answers(local, party_a, "en")
 
@@ -211,14 +197,12 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         await play_party(local, users["Party C"], tokens["Party C"], _script("Party C", three))
         party_e = users["Party E"]
         await join(local, party_e, tokens["Party E"], "en")
-        party_e.send_text(f"{_marker('Party E', 'POS1')} we want the spring")
-        await local.settle()
+        await type_text(local, party_e, f"{_marker('Party E', 'POS1')} we want the spring")
         party_e.send_command("/note", "E-NOTE we fear reprisals if this leaks")
         await local.settle()
         party_e.send_command("/forget")
         await local.settle()
-        party_e.press("Yes, withdraw and erase")
-        await local.settle()
+        await tap(local, party_e, "Yes, withdraw and erase")
         await play_party(local, users["Party D"], tokens["Party D"], _script("Party D", three, ("40", "40")),
                          submit=False)
 
@@ -226,10 +210,8 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         zone = ZoneInfo("Africa/Nairobi")
         deadline_day = (start.astimezone(zone) + timedelta(days=2)).date()
         await _menu(local, mediator, short_id)
-        mediator.press("⏰ Deadline")
-        await local.settle()
-        mediator.send_text(deadline_day.isoformat())
-        await local.settle()
+        await tap(local, mediator, "⏰ Deadline")
+        await type_text(local, mediator, deadline_day.isoformat())
         morning = datetime.combine(deadline_day - timedelta(days=1), datetime.min.time(), zone) + timedelta(hours=10)
         clock[0] = morning.astimezone(UTC)
         run.reminders_sent.append(await local.bot.check_deadlines())
@@ -252,34 +234,25 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         # Between rounds: one more option, then round 2; Party A keeps its answers and rates the new option.
         await _menu(local, mediator, short_id)
         for button in ("🧩 Issues and options", "1", "➕ Add an option"):
-            mediator.press(button)
-            await local.settle()
-        mediator.send_text("ROUND2-OPTION a rota managed by the council")
-        await local.settle()
+            await tap(local, mediator, button)
+        await type_text(local, mediator, "ROUND2-OPTION a rota managed by the council")
         await _menu(local, mediator, short_id)
-        mediator.press("🔁 Start round 2")
-        await local.settle()
-        mediator.press("Yes")
-        await local.settle()
+        await tap(local, mediator, "🔁 Start round 2")
+        await tap(local, mediator, "Yes")
         party_a.send_command("/resume")  # the round's notice quotes no answer; the party resumes when ready
         await local.settle()
         for button in ("Keep my answer", "Done", "Keep my answer"):  # position, categories, words as they were
-            party_a.press(button)
-            await local.settle()
+            await tap(local, party_a, button)
         for rating in (Rating.ACCEPTABLE, Rating.IDEAL, Rating.LIVE_WITH, Rating.UNACCEPTABLE):
             await choose(local, party_a, RATING_NAMES[rating], "en")
         for _issue in range(2):
             for button in ("Keep my answer", "Done", "Keep my answer"):
-                party_a.press(button)
-                await local.settle()
+                await tap(local, party_a, button)
             if "Keep my answer" in party_a.buttons():  # the range of the numeric issue
                 for _value in range(3):
-                    party_a.press("Keep my answer")
-                    await local.settle()
-            party_a.press("Continue")
-            await local.settle()
-        party_a.press("Keep these points")
-        await local.settle()
+                    await tap(local, party_a, "Keep my answer")
+            await tap(local, party_a, "Continue")
+        await tap(local, party_a, "Keep these points")
         for _question in range(4):
             party_a.press("Keep my answer") if "Keep my answer" in party_a.buttons() else party_a.press("Skip")
             await local.settle()
