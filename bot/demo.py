@@ -84,8 +84,8 @@ def format_transcript(title: str, events: list[ChatEvent]) -> str:
     lines = [f"=== {title} ==="]
     for event in events:
         text = _readable(event.text)
-        if event.kind in {"user_text", "user_command"}:
-            lines.append(f"  you   > {text}")
+        if event.kind in {"user_text", "user_command"}:  # several lines (a scale) stay under their prefix
+            lines.append("  you   > " + textwrap.indent(text, " " * 10).lstrip())
         elif event.kind == "user_press":
             lines.append(f"  you   > [{text}]")
         elif event.kind == "user_other":
