@@ -43,11 +43,6 @@ class Rating(enum.StrEnum):
     LIVE_WITH = "live_with"
     UNACCEPTABLE = "unacceptable"
 
-    @property
-    def score(self) -> int:
-        """3 for ideal down to 0 for unacceptable (for the overlap analysis)."""
-        return {"ideal": 3, "acceptable": 2, "live_with": 1, "unacceptable": 0}[self.value]
-
 
 class PriorityMode(enum.StrEnum):
     """How parties state their priorities; the mediator chooses per case."""
@@ -211,23 +206,6 @@ class CaucusAnswers:
 
     def answered(self, issues: list[Issue], mode: PriorityMode = PriorityMode.RANKING) -> list[ItemKey]:
         return [key for key in self.items(issues, mode) if self.has(key)]
-
-    def forget_item(self, key: ItemKey) -> None:
-        """Remove an item's answer (for an issue or option that no longer exists)."""
-        if key.kind is ItemKind.POSITION:
-            self.positions.pop(key.issue_id, None)
-        elif key.kind is ItemKind.INTERESTS:
-            self.interests.pop(key.issue_id, None)
-        elif key.kind is ItemKind.RANGE:
-            self.ranges.pop(key.issue_id, None)
-        elif key.kind is ItemKind.RATINGS:
-            self.ratings.pop(key.issue_id, None)
-        elif key.kind is ItemKind.RANKING:
-            self.ranking.clear()
-        elif key.kind is ItemKind.POINTS:
-            self.points.clear()
-        else:
-            self.texts.pop(key.kind, None)
 
 
 @dataclass(frozen=True)

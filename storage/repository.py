@@ -918,10 +918,6 @@ class Transaction:
     async def case_version(self, case_id: str) -> int:
         return (await self._case_row(case_id)).version
 
-    async def case_mediator_hash(self, case_id: str) -> str:
-        """The lead mediator's look-up hash (see `mediator_hashes` for every mediator)."""
-        return (await self._case_row(case_id)).mediator_hash
-
     # Notes and suggestions ---------------------------------------------------------------------
     async def add_note(self, seat_id: str, text: str) -> None:
         """A private note from the party to the mediators, under the party's key."""

@@ -387,7 +387,6 @@ async def test_co_mediator_invite(store: Store) -> None:
         assert await tx.is_case_mediator(case_id, BOB)
         assert await tx.mediator_hashes(case_id) == [store.user_hash(MEDIATOR_ID), store.user_hash(BOB)]
         assert await tx.mediator_count(case_id) == 2
-        assert await tx.case_mediator_hash(case_id) == store.user_hash(MEDIATOR_ID)
         assert [case.id for case in await tx.cases_of(BOB)] == [case_id]
         found = await tx.find_case(BOB, short_id)
         assert found is not None
