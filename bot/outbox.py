@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-import warnings
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from storage.repository import OutgoingMessage, Store
 
@@ -39,10 +37,8 @@ class _RateLimiter:
 
 
 def _retry_after(error: RetryAfter) -> timedelta:
-    """Telegram's requested wait. PTB 22 warns on reading it while it moves from int to timedelta."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        retry = error.retry_after
+    """Telegram's requested wait: a timedelta under PTB_TIMEDELTA (set in bot/__init__), else seconds."""
+    retry = error.retry_after
     return retry if isinstance(retry, timedelta) else timedelta(seconds=float(retry))
 
 

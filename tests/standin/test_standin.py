@@ -9,7 +9,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,7 +18,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.standin import BotApiError, BotApiStandIn, SimUser, parse_html
 
@@ -318,13 +316,9 @@ async def test_cannot_write_first_or_to_blocking_user(
 async def test_fail_next_queues_failures(bot: telegram.Bot, standin: BotApiStandIn, alice: SimUser) -> None:
     standin.fail_next("sendMessage", retry_after=7)
     standin.fail_next("sendMessage", error_code=400, description="Bad Request: chat not found")
-    with warnings.catch_warnings():  # PTB warns that retry_after will become a timedelta
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        with pytest.raises(RetryAfter) as caught:
-            await bot.send_message(alice.user_id, "one")
-        retry_after = caught.value.retry_after
-    seconds = retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else retry_after
-    assert seconds == 7
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(alice.user_id, "one")
+    assert caught.value.retry_after == dt.timedelta(seconds=7)  # bot/__init__ opts in to PTB_TIMEDELTA
     with bad_request("chat not found"):
         await bot.send_message(alice.user_id, "two")
     assert (await bot.send_message(alice.user_id, "three")).text == "three"
