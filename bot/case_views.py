@@ -17,6 +17,7 @@ from flows.model import CaseInfo, Issue, Option, PriorityMode, SeatStatus
 from flows.setup import MAX_ISSUES, MIN_ISSUES
 
 __all__ = [
+    "NEXT_DEADLINE_PROMPT",
     "PROMPTS",
     "case_list",
     "case_menu",
@@ -56,6 +57,18 @@ def _short(text: str, limit: int = 28) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+NEXT_DEADLINE_PROMPT = _("Send the deadline of the next round as a date, for example {example}. "
+                         "It ends at 23:59 in the case's time zone, and applies once you start that round.")
+
+
+def _deadline_line(info: CaseInfo, stage: CaseStage) -> Text:
+    if info.deadline is None:
+        return _("Deadline: none")
+    if stage is CaseStage.JOINT:  # between rounds: a deadline set now is for the next round
+        return _("Deadline of the next round: {when}", when=Moment(info.deadline, info.timezone))
+    return _("Deadline: {when}", when=Moment(info.deadline, info.timezone))
+
+
 def case_list(cases: list[CaseInfo]) -> Reply:
     if not cases:
         return Reply.of(_("You have no case yet. /newcase opens one."))
@@ -79,8 +92,7 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int) -> Reply:
         _("Stage: {stage} (round {round})", stage=STAGE_NAMES[stage], round=info.round),
         _("Submitted: {count} of {total} parties.", count=sum(seat.submitted for seat in active), total=len(active)),
         _("Priorities: {mode}. Time zone: {zone}.", mode=MODE_NAMES[info.priority_mode], zone=info.timezone),
-        _("Deadline: {when}", when=Moment(info.deadline, info.timezone)) if info.deadline
-        else _("Deadline: none"),
+        _deadline_line(info, stage),
         ngettext("{count} mediator on this case.", "{count} mediators on this case.", mediators),
     ]
     if stage is CaseStage.DRAFT_DETAILS:

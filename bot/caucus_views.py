@@ -33,10 +33,14 @@ from flows.model import (
     ShareLevel,
 )
 
-__all__ = ["REVIEW_PAGE_ITEMS", "ROUND_CLOSED", "caucus_step", "review_item", "review_page"]
+__all__ = [
+    "ADDED_OPTION", "REVIEW_PAGE_ITEMS", "ROUND_CLOSED", "caucus_step", "restrict_item", "restrict_page", "review_item",
+    "review_page",
+]
 
 ROUND_CLOSED = _("This round of questions is closed. The mediator will be in touch; "
                  "if a new round starts, you will be able to answer again.")
+ADDED_OPTION = _("The mediator added this option after you answered this issue. Please rate it before you submit.")
 REVIEW_PAGE_ITEMS = 10
 _BUTTONS_PER_ROW = 5
 _OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
@@ -185,6 +189,8 @@ def _rating_step(conversation: CaucusConversation) -> Reply:
     ]
     if rated is not None:
         lines.append(_("Your answer so far: {answer}", answer=RATING_NAMES[rated]))
+    elif conversation.editing:
+        lines.append(Text("<i>{note}</i>", params={"note": ADDED_OPTION}))
     buttons = [
         ButtonSpec(Text("✓ {name}", params={"name": name}) if rating is rated else name, "rate",
                    f"{option.id}:{rating.value}")
@@ -278,8 +284,10 @@ def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False
         ratings = answers.ratings[key.issue_id]
         options = issue.options if issue else ()
         if not full:
-            return ngettext("{count} option rated", "{count} options rated",
-                            sum(option.id in ratings for option in options))
+            rated = sum(option.id in ratings for option in options)
+            if rated < len(options):
+                return ngettext("{count} new option to rate", "{count} new options to rate", len(options) - rated)
+            return ngettext("{count} option rated", "{count} options rated", rated)
         return ratings_text((option.text, ratings[option.id]) for option in options if option.id in ratings)
     if key.kind is ItemKind.RANKING:
         titles = {issue.id: issue.title for issue in conversation.issues}
@@ -376,8 +384,57 @@ _STEP_VIEWS: Mapping[CaucusStep, Callable[[CaucusConversation], Reply]] = {
 }
 
 
-def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested_language: str) -> Reply:
-    """The prompt for the step the party is at."""
+# After submission: making answers more private (names and share levels only, never the answers) ------
+def restrict_page(conversation: CaucusConversation, page: int = 0, *, receipt: Text | None = None) -> Reply:
+    """Every answered item with who may see it; the numbered ones can still be made more private."""
+    keys = conversation.answers.answered(conversation.issues, conversation.mode)
+    pages = max(1, -(-len(keys) // REVIEW_PAGE_ITEMS))
+    page = min(max(page, 0), pages - 1)
+    first = page * REVIEW_PAGE_ITEMS
+    lines: list[Text | str] = [receipt, ""] if receipt is not None else []
+    lines += [
+        _("<b>Who may see your answers</b>"),
+        _("Until the joint session you can make an answer more private. Tap its number."),
+        _("🔒 Private · 👤 Mediator only · 👥 Joint session"),
+    ]
+    if pages > 1:
+        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
+    lines.append("")
+    numbers: list[ButtonSpec] = []
+    for number, key in enumerate(keys[first:first + REVIEW_PAGE_ITEMS], start=first + 1):
+        level = conversation.answers.share_level(key)
+        lines.append(Text("{number}. {icon} {name}", params={
+            "number": number, "icon": LEVEL_ICONS[level], "name": item_name(key, conversation.issues)}))
+        if level is not ShareLevel.PRIVATE:
+            numbers.append(ButtonSpec(str(number), "restrict_item", key.encode()))
+    rows = [numbers[index:index + _BUTTONS_PER_ROW] for index in range(0, len(numbers), _BUTTONS_PER_ROW)]
+    if pages > 1:
+        rows.append([ButtonSpec("◀", "restrict_page", str((page - 1) % pages)),
+                     ButtonSpec("▶", "restrict_page", str((page + 1) % pages))])
+    rows.append([ButtonSpec(_("Done"), "restrict_done")])
+    return Reply.of(*lines, buttons=rows)
+
+
+def restrict_item(conversation: CaucusConversation, key: ItemKey) -> Reply:
+    """One submitted item: its name, who may see it, and the more private levels it can move to."""
+    keys = conversation.answers.answered(conversation.issues, conversation.mode)
+    level = conversation.answers.share_level(key)
+    lines: list[Text | str] = [
+        Text("{number}. <b>{name}</b>", params={"number": keys.index(key) + 1,
+                                                "name": item_name(key, conversation.issues)}),
+        "",
+        _("Who may see it: {level}", level=LEVEL_NAMES[level]), _LEVEL_MEANING[level],
+    ]
+    tighter = [option for option in ShareLevel if option.protects_more_than(level)]
+    rows = [[ButtonSpec(Text("{icon} {name}", params={"icon": LEVEL_ICONS[option], "name": LEVEL_NAMES[option]}),
+                        "restrict", f"{key.encode()}:{option.value}")] for option in tighter]
+    rows.append([ButtonSpec(_("Back"), "restrict_page", str(keys.index(key) // REVIEW_PAGE_ITEMS))])
+    return Reply.of(*lines, buttons=rows)
+
+
+def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested_language: str,
+                can_restrict: bool = False) -> Reply:
+    """The prompt for the step the party is at; ``can_restrict`` while share levels may still be lowered."""
     step = conversation.step
     issue = conversation.current_issue
     if step in {CaucusStep.INVITED, CaucusStep.LANGUAGE}:
@@ -410,5 +467,10 @@ def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested
         return Reply.of(ROUND_CLOSED)
     if step is CaucusStep.WITHDRAWN:
         return Reply.of(_("You have withdrawn from this case, and your answers were erased."))
-    return Reply.of(_("Thank you: your answers are submitted. The mediator will see only what you allowed. "
-                      "You will hear from the mediator about the next steps."))
+    submitted = _("Thank you: your answers are submitted. The mediator will see only what you allowed. "
+                  "You will hear from the mediator about the next steps.")
+    if can_restrict and any(conversation.answers.share_level(key) is not ShareLevel.PRIVATE
+                            for key in conversation.answers.answered(conversation.issues, conversation.mode)):
+        return Reply.of(submitted, _("Until the joint session you can still make any answer more private."),
+                        buttons=[[ButtonSpec(_("🔒 Make an answer more private"), "restrict_page", "0")]])
+    return Reply.of(submitted)

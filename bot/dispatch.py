@@ -109,11 +109,14 @@ class CaucusHandlers:
                     return  # seen before: it changed state once already
                 turn = Turn(self.runtime, tx, update, await tx.user(_user_id(update)))
                 try:
-                    await handler(turn, args)
+                    async with tx.savepoint():  # a refusal midway keeps none of the handler's writes
+                        await handler(turn, args)
                 except InvalidInput as refusal:
+                    await turn.reload_user()
                     await turn.reply(Reply.of(views.invalid_input(refusal.reason, refusal.details)))
                     turn.toast = views.invalid_input(refusal.reason, refusal.details)
                 except StepMismatch:
+                    await turn.reload_user()
                     turn.toast = _STALE
                     if update.callback_query is None:
                         await turn.reply(Reply.of(_("That is not possible at this step.")))

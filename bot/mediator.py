@@ -13,7 +13,7 @@ from bot.turn import Scope, Turn, join_scope
 from flows import case as case_rules
 from flows.case import EditRights
 from flows.errors import InvalidInput
-from flows.machines import CaseStage, CaucusStep
+from flows.machines import ANSWERING_STEPS, CaseStage, CaucusStep
 from flows.model import CaseInfo, Issue, Option, PriorityMode, Scale
 from flows.setup import MAX_ISSUES, MIN_ISSUES
 from flows.summary import build_summary
@@ -258,6 +258,8 @@ async def _ask_text(turn: Turn, case_id: str, action: str, argument: str) -> Non
         buttons.insert(0, [ButtonSpec(_("Remove the deadline"), "deadline_clear")])
     prompt = case_views.PROMPTS[pending]
     if pending == "deadline":
+        if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.JOINT:
+            prompt = case_views.NEXT_DEADLINE_PROMPT
         example = (turn.runtime.clock() + timedelta(days=14)).date().isoformat()
         prompt = Text(prompt.msgid, params={"example": example})
     await _show(turn, case_id, Reply.of(prompt, buttons=buttons))
@@ -306,6 +308,13 @@ async def _add_option(turn: Turn, case_id: str, issue_id: str, raw: str) -> Issu
     if len(issue.options) >= case_rules.MAX_OPTIONS:
         raise InvalidInput("too_many_options", limit=case_rules.MAX_OPTIONS)
     await turn.tx.add_option(case_id, issue_id, case_rules.clean_option(raw))
+    for seat in await turn.tx.seat_statuses(case_id):  # parties already past the issue rate it before submitting
+        if CaucusStep(seat.step) not in ANSWERING_STEPS:
+            continue
+        if not (await turn.tx.load_caucus(seat.seat_id)).will_rate(issue_id):
+            await _tell_party(turn, seat.seat_id, Reply.of(_(
+                "The mediator added an option to the issue {issue}. You will be asked to rate it "
+                "before you submit.", issue=user_text(issue.title))))
     return issue
 
 
@@ -431,7 +440,7 @@ async def _close_round_yes(turn: Turn, case_id: str, _argument: str, message_id:
     for seat in await turn.tx.seat_statuses(case_id):
         conversation = await turn.tx.load_caucus(seat.seat_id)
         if conversation.close_round():
-            await turn.tx.save_caucus(seat.seat_id, conversation)
+            await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
             await _tell_party(turn, seat.seat_id, Reply.of(ROUND_CLOSED))
     await turn.reply(Reply.of(_("Round {round} is closed.", round=(await turn.tx.case_info(case_id)).round)))
     await show_menu(turn, case_id, edit=message_id)
@@ -446,13 +455,13 @@ async def _new_round(turn: Turn, case_id: str, _argument: str, message_id: int |
 
 
 async def _new_round_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
-    number = await turn.tx.start_round(case_id)
+    number = await turn.tx.start_round(case_id, turn.runtime.clock())
     await turn.tx.advance_case(case_id, "start_round")
     issues = await turn.tx.issues(case_id)
     for seat in await turn.tx.seat_statuses(case_id):
         conversation = await turn.tx.load_caucus(seat.seat_id)
         if conversation.start_new_round(issues):
-            await turn.tx.save_caucus(seat.seat_id, conversation)
+            await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
             await _tell_party(turn, seat.seat_id, Reply.of(_(
                 "Round {round} has started. Your previous answers are filled in: keep each one or change it. "
                 "Send /resume when you are ready.", round=number)))

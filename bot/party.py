@@ -7,9 +7,11 @@ from bot.formats import Amount
 from bot.i18n import Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.turn import Courier, Scope, Turn, join_scope
+from bot.views import LEVEL_NAMES, item_name
+from flows import case as case_rules
 from flows.caucus import CaucusConversation
-from flows.errors import InvalidInput
-from flows.machines import CaucusStep
+from flows.errors import InvalidInput, StepMismatch
+from flows.machines import CaseStage, CaucusStep
 from flows.model import InterestCategory, ItemKey, Rating, ShareLevel
 from flows.text import clean_text
 
@@ -25,7 +27,7 @@ __all__ = [
 
 # Buttons that redraw the message they sit on instead of moving to a new prompt.
 _IN_PLACE = frozenset({"cat", "rank", "restart_prio", "share", "item", "full", "page", "rate"})
-_REVIEW_DETAIL = frozenset({"item", "share", "full"})
+_RESTRICT = frozenset({"restrict_page", "restrict_item", "restrict", "restrict_done"})
 
 
 async def _scope(turn: Turn, seat_id: str) -> Scope:
@@ -34,10 +36,17 @@ async def _scope(turn: Turn, seat_id: str) -> Scope:
 
 async def show_step(turn: Turn, seat_id: str, conversation: CaucusConversation, *, edit: int | None = None) -> None:
     """Send (or redraw) the prompt of the step the party is at."""
+    can_restrict = conversation.step is CaucusStep.SUBMITTED and await _shares_open(turn, seat_id)
     reply = caucus_views.caucus_step(
-        conversation, party_label=await turn.tx.seat_label(seat_id), suggested_language=turn.language
+        conversation, party_label=await turn.tx.seat_label(seat_id), suggested_language=turn.language,
+        can_restrict=can_restrict,
     )
     await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id), edit=edit)
+
+
+async def _shares_open(turn: Turn, seat_id: str) -> bool:
+    info = await turn.tx.case_info(await turn.tx.seat_case_id(seat_id))
+    return case_rules.can_restrict_shares(CaseStage(info.stage))
 
 
 async def open_invite(turn: Turn, token: str) -> bool:
@@ -126,6 +135,9 @@ async def party_button(turn: Turn, seat_id: str, action: str, argument: str, mes
     if action in {"item", "full", "page"}:
         await _show_review(turn, seat_id, conversation, action, argument, message_id=message_id)
         return
+    if action in _RESTRICT:
+        await _restrict(turn, seat_id, conversation, action, argument, message_id=message_id)
+        return
     _apply(conversation, action, argument)
     if action == "lang":
         await turn.tx.set_language(turn.user_id, argument)
@@ -186,6 +198,37 @@ async def _show_review(
         key = ItemKey.decode(argument)
         reply = (caucus_views.review_item(conversation, key, full=action == "full") if key in conversation.items()
                  else caucus_views.review_page(conversation))  # the mediator removed what this item was about
+    await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id),
+                     edit=message_id)
+
+
+async def _restrict(
+    turn: Turn, seat_id: str, conversation: CaucusConversation, action: str, argument: str, *, message_id: int | None,
+) -> None:
+    """After submission: make answers more private, until the joint session; the screen is redrawn in place."""
+    if conversation.step is not CaucusStep.SUBMITTED:
+        raise StepMismatch("share levels are lowered this way only after submission")
+    if action == "restrict_done":
+        await show_step(turn, seat_id, conversation, edit=message_id)
+        return
+    if not await _shares_open(turn, seat_id):
+        raise InvalidInput("shares_closed")
+    if action == "restrict_page":
+        reply = caucus_views.restrict_page(conversation, int(argument))
+    elif action == "restrict_item":
+        key = ItemKey.decode(argument)
+        if key not in conversation.answers.answered(conversation.issues, conversation.mode):
+            raise StepMismatch("no such item")
+        reply = caucus_views.restrict_item(conversation, key)
+    else:
+        item, level = argument.rsplit(":", 1)
+        key, new_level = ItemKey.decode(item), ShareLevel(level)
+        conversation.make_more_private(key, new_level)
+        await turn.tx.save_caucus(seat_id, conversation)
+        page = conversation.answers.answered(conversation.issues, conversation.mode).index(key) // \
+            caucus_views.REVIEW_PAGE_ITEMS
+        reply = caucus_views.restrict_page(conversation, page, receipt=_(
+            "Saved: {item} is now {level}.", item=item_name(key, conversation.issues), level=LEVEL_NAMES[new_level]))
     await turn.reply(reply, scope=await _scope(turn, seat_id), key_id=await turn.tx.seat_key_id(seat_id),
                      edit=message_id)
 

@@ -132,6 +132,9 @@ INVALID_INPUT: Mapping[str, Text] = {
     "points_range": _("Please give a number of points from 0 to {left}."),
     "priorities_done": _("Every issue has its points. Tap \u201cStart again\u201d to share them anew."),
     "range_private": _("A range is always private: nobody can see it, and this cannot be changed."),
+    "not_more_private": _("After submitting, you can only let fewer people see an answer."),
+    "shares_closed": _("The joint session is being prepared, so who may see your answers can no longer change. "
+                       "If something worries you, tell the mediator with /note."),
     "scale_order": _("The highest value must be above the lowest one ({low})."),
     "scale_lines": _("Please send three lines: the unit, the lowest value and the highest value."),
     "unknown_timezone": _("I do not know that time zone. Please send a name such as Africa/Nairobi, "

@@ -69,6 +69,11 @@ def edit_rights(stage: CaseStage, steps: list[CaucusStep], submitted_in_round: i
     return EditRights(wording=True, structure=all(step in _NOT_STARTED for step in steps))
 
 
+def can_restrict_shares(stage: CaseStage) -> bool:
+    """Whether a party that submitted may still make answers more private: until the joint session (§4)."""
+    return stage in {CaseStage.INVITING, CaseStage.CAUCUS}
+
+
 def clean_option(raw: str) -> str:
     return clean_line(raw, max_chars=MAX_OPTION_CHARS)
 

@@ -36,6 +36,12 @@ __all__ = ["SUPPORTED_LANGUAGES", "CaucusConversation"]
 
 SUPPORTED_LANGUAGES = ("en", "fr")
 
+# The steps of one issue, and the steps before a party answers anything.
+_ISSUE_STEPS = frozenset({
+    CaucusStep.POSITION, CaucusStep.INTEREST_CATEGORIES, CaucusStep.INTEREST_WORDS, CaucusStep.RANGE_LOW,
+    CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE, CaucusStep.RATING, CaucusStep.SUGGEST_OPTION,
+})
+_BEFORE_ANSWERING = frozenset({CaucusStep.INVITED, CaucusStep.LANGUAGE, CaucusStep.CONSENT, CaucusStep.DECLINED})
 _OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
 _RANGE_FIELD = {CaucusStep.RANGE_LOW: "low", CaucusStep.RANGE_HIGH: "high", CaucusStep.RANGE_HOPE: "hope"}
 _RANGE_TRIGGER = {CaucusStep.RANGE_LOW: "give_low", CaucusStep.RANGE_HIGH: "give_high",
@@ -83,6 +89,9 @@ class _StepModel:
     def priorities_complete(self) -> bool:
         return self._c.priorities_complete()
 
+    def all_rated(self) -> bool:
+        return self._c.first_unrated() is None
+
     # Effects ------------------------------------------------------------------------------
     def start_first_issue(self) -> None:
         self._c.cursor, self._c.sub, self._c.editing = 0, 0, False
@@ -104,6 +113,13 @@ class _StepModel:
         self._c.sub += 1
 
     def start_editing(self) -> None:
+        self._c.editing = True
+
+    def start_missing_ratings(self) -> None:
+        """Show the first option without a rating; once its issue is rated, the review comes back."""
+        unrated = self._c.first_unrated()
+        assert unrated is not None  # noqa: S101 - guarded by all_rated
+        self._c.cursor, self._c.sub = unrated
         self._c.editing = True
 
     def stop_editing(self) -> None:
@@ -232,6 +248,26 @@ class CaucusConversation:
         self.answers.ratings.setdefault(self.current_issue.id, {})[option_id] = rating
         self._touch(ItemKind.RATINGS, self.current_issue.id)
         self._fire("rate_option")
+
+    def first_unrated(self) -> tuple[int, int] | None:
+        """(issue, option) of the first option without a rating: the mediator may add one mid-round."""
+        for cursor, issue in enumerate(self.issues):
+            ratings = self.answers.ratings.get(issue.id, {})
+            for sub, option in enumerate(issue.options):
+                if option.id not in ratings:
+                    return cursor, sub
+        return None
+
+    def will_rate(self, issue_id: str) -> bool:
+        """Whether the party's way forward still shows this issue's options (an added one included)."""
+        if self.step in _BEFORE_ANSWERING:
+            return True
+        index = next((n for n, issue in enumerate(self.issues) if issue.id == issue_id), None)
+        if index is None or self.step not in _ISSUE_STEPS:
+            return False
+        if self.editing:  # back to the review once the item is done: only the ratings being edited go on
+            return index == self.cursor and self.step in {CaucusStep.RATING, CaucusStep.SUGGEST_OPTION}
+        return index >= self.cursor
 
     def skip_options(self) -> None:
         """Move on from an issue that has no option (left) to rate."""
@@ -370,6 +406,19 @@ class CaucusConversation:
         if item.kind in FIXED_SHARE:
             raise InvalidInput("range_private")
         self._fire("set_share_level")
+        self.answers.share[item] = level
+        self.changed.add(item)
+
+    def make_more_private(self, item: ItemKey, level: ShareLevel) -> None:
+        """After submission: let fewer people read an item (never more; the caller checks the joint session)."""
+        self._expect(CaucusStep.SUBMITTED)
+        if item not in self.items() or not self.answers.has(item):
+            raise StepMismatch("no such item")
+        if item.kind in FIXED_SHARE:
+            raise InvalidInput("range_private")
+        if not level.protects_more_than(self.answers.share_level(item)):
+            raise InvalidInput("not_more_private")
+        self._fire("make_more_private")
         self.answers.share[item] = level
         self.changed.add(item)
 

@@ -183,9 +183,15 @@ CAUCUS_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "set_share_level", "source": _P.REVIEW, "dest": None},
     *({"trigger": f"edit_{kind}", "source": _P.REVIEW, "dest": step, "before": "start_editing"}
       for kind, step in EDIT_STEPS.items()),
+    # An option the mediator added after the party passed its issue is rated before submitting.
+    *({"trigger": trigger, "source": source, "dest": _P.RATING, "unless": "all_rated",
+       "before": "start_missing_ratings"} for trigger, source in (("request_submit", _P.REVIEW),
+                                                                   ("submit", _P.CONFIRM))),
     {"trigger": "request_submit", "source": _P.REVIEW, "dest": _P.CONFIRM},
     {"trigger": "back_to_review", "source": _P.CONFIRM, "dest": _P.REVIEW},
     {"trigger": "submit", "source": _P.CONFIRM, "dest": _P.SUBMITTED},
+    # After submission, until the joint session, an item can only be made more private (DESIGN.md §4).
+    {"trigger": "make_more_private", "source": _P.SUBMITTED, "dest": None},
     # Rounds and withdrawal: the only ways a submitted caucus changes.
     {"trigger": "close_round", "source": list(ANSWERING_STEPS), "dest": _P.WAITING, "after": "stop_editing"},
     {"trigger": "new_round", "source": [*ANSWERING_STEPS, _P.SUBMITTED, _P.WAITING], "dest": _P.POSITION,

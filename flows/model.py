@@ -19,6 +19,11 @@ class ShareLevel(enum.StrEnum):
     def mediator_may_read(self) -> bool:
         return self is not ShareLevel.PRIVATE
 
+    def protects_more_than(self, other: ShareLevel) -> bool:
+        """Whether this level lets fewer people read an item than ``other`` does."""
+        order = list(ShareLevel)
+        return order.index(self) < order.index(other)
+
 
 class InterestCategory(enum.StrEnum):
     """The fixed interest taxonomy (DESIGN.md §2)."""

@@ -347,6 +347,12 @@ class Transaction:
         self._system_key_id = system_key_id
         self._locking = not is_sqlite(store.engine)  # SQLite: BEGIN IMMEDIATE already serialises
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Undo everything done inside if it raises, leaving the rest of the transaction as it was."""
+        async with self.session.begin_nested():
+            yield
+
     async def _locked(self, model: type[Any], row_id: str) -> Any:
         statement = select(model).where(model.id == row_id)
         if self._locking:
@@ -669,6 +675,10 @@ class Transaction:
         draft = CaseDraft(CaseStage(case.stage))
         draft.fire(trigger)
         if draft.stage.value != case.stage:
+            if case.stage in _ROUND_OPEN_STAGES and draft.stage.value not in _ROUND_OPEN_STAGES:
+                # The round is over: its deadline goes with it (one set from now on is for the next round).
+                case.deadline_at = None
+                case.late_reported_at = None
             case.stage = draft.stage.value
             case.version += 1
             case.updated_at = utcnow()
@@ -813,8 +823,12 @@ class Transaction:
             answers.share[ItemKey(kind, row.issue_id)] = ShareLevel(row.share_level)
         return answers
 
-    async def save_caucus(self, seat_id: str, conversation: CaucusConversation) -> None:
-        """Store where the party is and every changed answer (encrypted; an item no longer answered is deleted)."""
+    async def save_caucus(self, seat_id: str, conversation: CaucusConversation, *, by_party: bool = True) -> None:
+        """Store where the party is and every changed answer (encrypted; an item no longer answered is deleted).
+
+        ``by_party`` is False when the mediator moved the caucus (a round closed or started): the party's
+        last activity, which the status screen shows and reminders wait on, stays as it was.
+        """
         seat = await self._seat_row(seat_id)
         case = await self._case_row(seat.case_id)
         answers = conversation.answers
@@ -846,7 +860,8 @@ class Transaction:
         if (seat.step, seat.cursor, seat.sub, seat.editing) != where:
             seat.version += 1
         seat.step, seat.cursor, seat.sub, seat.editing = where
-        seat.last_activity_at = utcnow()
+        if by_party:
+            seat.last_activity_at = utcnow()
         conversation.changed.clear()
 
     async def withdraw_seat(self, seat_id: str) -> None:
@@ -987,16 +1002,18 @@ class Transaction:
         row.status = status
 
     # Rounds and deadlines ----------------------------------------------------------------------
-    async def start_round(self, case_id: str) -> int:
+    async def start_round(self, case_id: str, now: datetime) -> int:
         """Open the next round: every remaining party starts from a copy of its last answers.
 
         The copies are new rows, so they are encrypted afresh under their own associated data.
-        Submissions, reminders, the deadline and the late report are reset. Returns the new round.
+        Submissions, reminders and the late report are reset; a deadline the mediator set for this
+        round between rounds is kept unless it has already passed. Returns the new round.
         """
         case = await self._edit_case(case_id)
         previous = case.round
         case.round = previous + 1
-        case.deadline_at = None
+        if case.deadline_at is not None and case.deadline_at <= now:
+            case.deadline_at = None
         case.late_reported_at = None
         for seat in await self._seat_rows(case_id):
             seat.submitted_at = None

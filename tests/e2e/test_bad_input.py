@@ -6,12 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from telegram import Update
 
 from bot.i18n import Text, _, plain, translator
 from bot.local import LocalBot
+from bot.replies import Reply
 from bot.scenario import IssueSetup, create_case, label
 from bot.standin import BotApiStandIn, SimUser
+from bot.turn import Turn
 from bot.views import CATEGORY_NAMES, INVALID_INPUT, RATING_NAMES, invalid_input
+from flows.errors import InvalidInput
 from flows.model import InterestCategory, Rating
 
 MEDIATOR_ID = 1001
@@ -199,3 +203,28 @@ async def test_bad_input_while_setting_up_a_case(standin: BotApiStandIn, local: 
     await refused(lambda: mediator.send_text("  water "), INVALID_INPUT["duplicate"])
     await refused(lambda: mediator.press(label(_("Done adding issues"), LANGUAGE)),
                   Text(INVALID_INPUT["too_few_issues"].msgid, params={"limit": 2}))
+
+
+async def test_a_refusal_midway_keeps_none_of_the_handlers_writes(standin: BotApiStandIn, local: LocalBot) -> None:
+    """A handler refused after it wrote something (here: the language, and a reply) leaves no trace of it:
+    the user gets the refusal only, and the next update sees the state from before."""
+    user = standin.user(4200, "Someone", "en")
+    user.send_command("/help")  # the chat exists once the person has written to the bot
+    await local.settle()
+    before = len(standin.messages(user.user_id))
+
+    async def half_done(turn: Turn, _args: list[str]) -> None:
+        await turn.tx.set_language(turn.user_id, "fr")
+        await turn.reply(Reply.of("half-done"))
+        raise InvalidInput("empty")
+
+    message = {"message_id": 1, "date": 0, "chat": {"id": user.user_id, "type": "private"},
+               "from": {"id": user.user_id, "is_bot": False, "first_name": "Someone", "language_code": "en"},
+               "text": "hello"}
+    update = Update.de_json({"update_id": 10**9, "message": message}, local.bot.application.bot)
+    await local.bot.handlers.handle(update, half_done, [])
+    await local.settle()
+    assert [m.text for m in standin.messages(user.user_id)[before:]] == [label(EMPTY, "en")]
+    async with local.bot.store.transaction() as tx:
+        assert tx is not None
+        assert (await tx.user(user.user_id)).language is None

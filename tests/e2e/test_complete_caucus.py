@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.caucus_views import ADDED_OPTION
 from bot.config import Settings
 from bot.i18n import _
 from bot.local import LocalBot
@@ -181,6 +182,14 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
         for text in b_script.optional:
             party_b.send_text(text) if text else party_b.press(label(_("Skip"), "fr"))
             await local.settle()
+        # B was past that issue, so it was told and rates the added option before it can submit.
+        assert "Le médiateur a ajouté une option sur la question Access to the spring." in \
+            _texts(standin, party_b.user_id)
+        await tap(local, party_b, _("Submit my answers"), "fr")
+        rating_screen = _clean(party_b.last_message().text)  # type: ignore[union-attr]
+        assert "B-SUGGESTION" in rating_screen
+        assert label(ADDED_OPTION, "fr") in rating_screen
+        await tap(local, party_b, RATING_NAMES[Rating.IDEAL], "fr")
         await submit_answers(local, party_b, "fr")
 
         # Party A answers everything, then changes its first position and a share level from the review.

@@ -260,3 +260,91 @@ def test_a_new_round_drops_priorities_that_no_longer_match_the_issues() -> None:
     pointed.start_new_round([WATER, MONEY, Issue("i4", "Roads")])
     assert pointed.answers.points == {}
     assert ItemKey(ItemKind.POINTS) in pointed.changed
+
+
+def _with_added_option(conversation: CaucusConversation, issue_index: int, option: Option) -> None:
+    """The mediator adds an option while the round runs (the transport reloads the issues likewise)."""
+    issue = conversation.issues[issue_index]
+    conversation.issues = [*conversation.issues]
+    conversation.issues[issue_index] = Issue(issue.id, issue.title, issue.scale, (*issue.options, option))
+
+
+def test_an_option_added_after_the_party_passed_its_issue_is_rated_before_submitting() -> None:
+    """At the review (or the confirmation) an unrated option sends the party to rate it, then back."""
+    conversation = _at_position()
+    _answer_all_issues(conversation)
+    assert not conversation.will_rate("i1")
+    _finish(conversation)
+    _with_added_option(conversation, 0, Option("o3", "A water committee"))
+    _with_added_option(conversation, 1, Option("o4", "A boundary survey"))
+    conversation.request_submit()
+    assert (conversation.step, conversation.current_option) == (CaucusStep.RATING, Option("o3", "A water committee"))
+    assert conversation.editing
+    with pytest.raises(StepMismatch):
+        conversation.rate_option("o1", Rating.IDEAL)  # only the missing one is on screen
+    conversation.rate_option("o3", Rating.ACCEPTABLE)
+    assert conversation.step is CaucusStep.REVIEW
+    assert conversation.answers.ratings["i1"] == {"o1": Rating.ACCEPTABLE, "o2": Rating.IDEAL, "o3": Rating.ACCEPTABLE}
+    conversation.request_submit()
+    assert (conversation.step, conversation.current_issue.id) == (CaucusStep.RATING, "i2")
+    conversation.rate_option("o4", Rating.UNACCEPTABLE)
+    conversation.request_submit()
+    assert conversation.step is CaucusStep.CONFIRM
+    _with_added_option(conversation, 0, Option("o5", "Shared pumping costs"))  # added while confirming
+    conversation.submit()
+    assert (conversation.step, conversation.current_option) == (CaucusStep.RATING, Option("o5", "Shared pumping costs"))
+    conversation.rate_option("o5", Rating.IDEAL)
+    conversation.request_submit()
+    conversation.submit()
+    assert conversation.step is CaucusStep.SUBMITTED
+
+
+def test_who_will_see_an_added_option_in_the_normal_flow() -> None:
+    """Parties not yet at an issue, or rating it now, meet a new option on their way; the others must be told."""
+    assert CaucusConversation(CaucusStep.INVITED, 0, ISSUES, CaucusAnswers()).will_rate("i2")  # not joined yet
+    conversation = _at_position()
+    assert conversation.will_rate("i1")
+    assert conversation.will_rate("i3")
+    _position_and_interests(conversation, "water")
+    assert conversation.step is CaucusStep.RATING
+    assert conversation.will_rate("i1")
+    conversation.rate_option("o1", Rating.ACCEPTABLE)
+    conversation.rate_option("o2", Rating.ACCEPTABLE)
+    assert not conversation.will_rate("i1")
+    assert conversation.will_rate("i2")
+
+    reviewing = _at_position()
+    _answer_all_issues(reviewing)
+    _finish(reviewing)
+    assert not reviewing.will_rate("i1")
+    reviewing.edit(ItemKey(ItemKind.RATINGS, "i1"))  # editing these ratings goes through every option
+    assert reviewing.will_rate("i1")
+    assert not reviewing.will_rate("i2")
+
+
+def test_after_submission_an_item_can_only_become_more_private() -> None:
+    conversation = _at_position()
+    _answer_all_issues(conversation)
+    _finish(conversation)
+    position = ItemKey(ItemKind.POSITION, "i1")
+    conversation.set_share_level(position, ShareLevel.JOINT)
+    with pytest.raises(StepMismatch):
+        conversation.make_more_private(position, ShareLevel.MEDIATOR)  # before submission: the review screen
+    conversation.request_submit()
+    conversation.submit()
+    conversation.changed.clear()
+    with pytest.raises(InvalidInput) as refused:
+        conversation.make_more_private(position, ShareLevel.JOINT)
+    assert refused.value.reason == "not_more_private"
+    with pytest.raises(InvalidInput) as refused:
+        conversation.make_more_private(ItemKey(ItemKind.RANGE, "i3"), ShareLevel.PRIVATE)
+    assert refused.value.reason == "range_private"
+    with pytest.raises(StepMismatch):
+        conversation.make_more_private(ItemKey(ItemKind.CBM_OFFER), ShareLevel.PRIVATE)  # skipped: nothing to hide
+    conversation.make_more_private(position, ShareLevel.MEDIATOR)
+    conversation.make_more_private(position, ShareLevel.PRIVATE)
+    assert conversation.answers.share_level(position) is ShareLevel.PRIVATE
+    assert conversation.changed == {position}
+    with pytest.raises(InvalidInput):
+        conversation.make_more_private(position, ShareLevel.MEDIATOR)
+    assert conversation.step is CaucusStep.SUBMITTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -50,13 +51,32 @@ ACTIONS: st.SearchStrategy[tuple[str, Action]] = st.one_of(
     st.one_of(st.none(), _texts).map(lambda text: ("optional", lambda c: c.answer_optional(text))),
     st.tuples(st.sampled_from(list(InterestCategory)), st.booleans()).map(
         lambda pair: ("category", lambda c: c.choose_category(pair[0], chosen=pair[1]))),
-    st.tuples(st.sampled_from(["o1", "o2", "o9"]), st.sampled_from(list(Rating))).map(
+    st.tuples(st.sampled_from(["o1", "o2", "o3", "o9"]), st.sampled_from(list(Rating))).map(
         lambda pair: ("rate", lambda c: c.rate_option(*pair))),
     st.sampled_from(["i1", "i2", "i3", "i9"]).map(lambda issue: ("rank", lambda c: c.rank_issue(issue))),
     st.tuples(st.sampled_from(ITEM_KEYS), st.sampled_from(list(ShareLevel))).map(
         lambda pair: ("share", lambda c: c.set_share_level(*pair))),
     st.sampled_from(ITEM_KEYS).map(lambda key: ("edit", lambda c: c.edit(key))),
+    st.tuples(st.sampled_from(ITEM_KEYS), st.sampled_from(list(ShareLevel))).map(
+        lambda pair: ("restrict", lambda c: c.make_more_private(*pair))),
 )
+
+
+def _add_option(conversation: CaucusConversation) -> None:
+    """The mediator adds an option to the first issue while the round runs (parties may be past it)."""
+    first = conversation.issues[0]
+    if len(first.options) < 3:
+        conversation.issues[0] = replace(first, options=(*first.options, Option("o3", "A new option")))
+
+
+def _content(answers: CaucusAnswers) -> CaucusAnswers:
+    """The answers without their share levels."""
+    return replace(copy.deepcopy(answers), share={})
+
+
+def _only_more_private(before: CaucusAnswers, after: CaucusAnswers) -> bool:
+    keys = set(before.share) | set(after.share)
+    return all(not before.share_level(key).protects_more_than(after.share_level(key)) for key in keys)
 ROUND_ACTIONS = st.sampled_from([
     ("close_round", CaucusConversation.close_round),
     ("new_round", lambda c: c.start_new_round(ISSUES)),
@@ -66,11 +86,13 @@ ROUND_ACTIONS = st.sampled_from([
 
 @settings(max_examples=300, deadline=None)
 @given(mode=st.sampled_from(list(PriorityMode)),
-       actions=st.lists(st.one_of(ACTIONS, ACTIONS, ACTIONS, ROUND_ACTIONS), max_size=80))
+       actions=st.lists(st.one_of(ACTIONS, ACTIONS, ACTIONS, ROUND_ACTIONS, st.just(("add_option", _add_option))),
+                        max_size=80))
 def test_any_sequence_leaves_a_declared_state_and_a_submission_changes_only_by_withdrawal_or_new_round(
     mode: PriorityMode, actions: list[tuple[str, Action]],
 ) -> None:
-    """Whatever a party taps or types, the caucus is in a declared step; once submitted, it is frozen."""
+    """Whatever a party taps or types, the caucus is in a declared step; a submission rates every option,
+    and once submitted, answers are frozen and share levels can only become more private."""
     conversation = CaucusConversation(CaucusStep.INVITED, 0, list(ISSUES), CaucusAnswers(), mode=mode)
     for name, action in actions:
         before = (conversation.step, copy.deepcopy(conversation.answers))
@@ -82,7 +104,11 @@ def test_any_sequence_leaves_a_declared_state_and_a_submission_changes_only_by_w
         assert isinstance(conversation.step, CaucusStep)
         assert 0 <= conversation.cursor < len(ISSUES)
         if before[0] is CaucusStep.SUBMITTED and name not in {"withdraw", "new_round"}:
-            assert (conversation.step, conversation.answers) == before, name
+            assert conversation.step is CaucusStep.SUBMITTED, name
+            assert _content(conversation.answers) == _content(before[1]), name
+            assert _only_more_private(before[1], conversation.answers), name
+        if conversation.step is CaucusStep.SUBMITTED and before[0] is not CaucusStep.SUBMITTED:
+            assert conversation.first_unrated() is None
         if conversation.step is CaucusStep.REVIEW:
             assert not conversation.editing
 
@@ -122,15 +148,17 @@ def _submitted(mode: PriorityMode) -> CaucusConversation:
 def test_a_submitted_caucus_ignores_every_answering_action(
     mode: PriorityMode, actions: list[tuple[str, Action]],
 ) -> None:
-    """After submission no tap or text changes the step or an answer."""
+    """After submission no tap or text changes the step or an answer; share levels only become more private."""
     conversation = _submitted(mode)
     assert conversation.step is CaucusStep.SUBMITTED
-    frozen = copy.deepcopy(conversation.answers)
+    frozen = _content(conversation.answers)
     for _name, action in actions:
+        before = copy.deepcopy(conversation.answers)
         with contextlib.suppress(FlowError):
             action(conversation)
         assert conversation.step is CaucusStep.SUBMITTED
-        assert conversation.answers == frozen
+        assert _content(conversation.answers) == frozen
+        assert _only_more_private(before, conversation.answers)
 
 
 @given(round_action=ROUND_ACTIONS)

@@ -566,7 +566,7 @@ async def test_notes_and_suggestions(store: Store) -> None:
 
 async def test_start_round_copies_answers_afresh(store: Store) -> None:
     """A new round copies each remaining party's answers under new ciphertexts, resets submissions, reminders,
-    the deadline and the late report, and leaves the withdrawn party out."""
+    a deadline that has passed and the late report, and leaves the withdrawn party out."""
     untouched_case, _ = await seated_case(store, [ALICE])
     case_b = await create_case(store, title="Three parties", parties=("A", "B", "C"))
     invites = await issue_invites(store, case_b)
@@ -588,7 +588,7 @@ async def test_start_round_copies_answers_afresh(store: Store) -> None:
         before = {seat: await tx.load_caucus(seat) for seat in (alice, bob)}
         version = await tx.case_version(case_b)
 
-    assert await _in_tx(store, lambda tx: tx.start_round(case_b)) == 2
+    assert await _in_tx(store, lambda tx: tx.start_round(case_b, DEADLINE + timedelta(seconds=1))) == 2
     async with unit(store) as tx:
         info = await tx.case_info(case_b)
         assert (info.round, info.deadline) == (2, None)
@@ -608,12 +608,48 @@ async def test_start_round_copies_answers_afresh(store: Store) -> None:
     assert {row.id for row in first}.isdisjoint({row.id for row in second})
     assert {bytes(row.value_enc) for row in first}.isdisjoint({bytes(row.value_enc) for row in second})
     assert carol not in {row.seat_id for row in rows}
-    assert await _in_tx(store, lambda tx: tx.start_round(case_b)) == 3
+    assert await _in_tx(store, lambda tx: tx.start_round(case_b, DEADLINE)) == 3
     assert await _count(store, Answer, Answer.case_id == case_b, Answer.round == 3) == 18
     assert (await _in_tx(store, lambda tx: tx.case_info(untouched_case))).round == 1
 
 
+async def test_a_mediator_moving_the_caucus_is_not_party_activity(store: Store) -> None:
+    """Closing or opening a round moves the party's step but not its last activity (status, reminders)."""
+    _case_id, seats = await seated_case(store, [ALICE])
+    await caucus_step(store, seats[0], lambda c: c.join())
+
+    async def last_activity() -> datetime | None:
+        async with unit(store) as tx:
+            return (await tx.session.get(Seat, seats[0])).last_activity_at  # type: ignore[union-attr]
+
+    before = await last_activity()
+    async with unit(store) as tx:
+        conversation = await tx.load_caucus(seats[0])
+        conversation.withdraw()  # any move of the step
+        await tx.save_caucus(seats[0], conversation, by_party=False)
+    assert (await _in_tx(store, lambda tx: tx.load_caucus(seats[0]))).step is CaucusStep.WITHDRAWN
+    assert await last_activity() == before
+    await caucus_step(store, seats[0], lambda c: c.reinvite())
+    assert await last_activity() != before
+
+
 # Deadlines and reminders ---------------------------------------------------------------------------
+
+async def test_a_deadline_belongs_to_its_round(store: Store) -> None:
+    """Closing a round drops its deadline; one set between rounds is kept for the next round while it lies ahead."""
+    case_id, seats = await seated_case(store, [ALICE])
+    await caucus_step(store, seats[0], lambda c: c.join())
+    async with unit(store) as tx:
+        await tx.advance_case(case_id, "party_joined")
+        await tx.set_deadline(case_id, DEADLINE)
+        await tx.mark_late_reported(case_id)
+        assert await tx.advance_case(case_id, "close_round") is CaseStage.JOINT
+    async with unit(store) as tx:
+        assert (await tx.case_info(case_id)).deadline is None
+        assert not await tx.late_reported(case_id)
+        await tx.set_deadline(case_id, DEADLINE)  # between rounds: the next round's deadline
+    assert await _in_tx(store, lambda tx: tx.start_round(case_id, DEADLINE - timedelta(days=1))) == 2
+    assert (await _in_tx(store, lambda tx: tx.case_info(case_id))).deadline == DEADLINE
 
 async def test_reminder_candidates_and_marks(store: Store) -> None:
     """Only joined parties that have not submitted, withdrawn or declined are reminder candidates, with their chat

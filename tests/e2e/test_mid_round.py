@@ -1,0 +1,141 @@
+"""Changes while a round runs: an option added after some parties passed its issue, and a party that has
+submitted making answers more private until the joint session (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.caucus_views import ADDED_OPTION
+from bot.i18n import _, user_text
+from bot.local import LocalBot
+from bot.scenario import (
+    IssueAnswer,
+    IssueSetup,
+    answer_issue,
+    choose,
+    create_case,
+    join,
+    label,
+    submit_answers,
+    tap,
+    type_text,
+)
+from bot.standin import BotApiStandIn, SimUser
+from bot.views import INVALID_INPUT, RATING_NAMES
+from flows.model import InterestCategory, Rating
+
+MEDIATOR_ID = 1001
+ISSUES = [IssueSetup("Water", options=("A shared schedule",)), IssueSetup("Land")]
+NEW_OPTION = "A water committee"
+ADDED = _("The mediator added an option to the issue {issue}. You will be asked to rate it before you submit.",
+          issue=user_text("Water"))
+MORE_PRIVATE = _("🔒 Make an answer more private")
+
+
+def _answer(party: str, ratings: tuple[Rating, ...]) -> IssueAnswer:
+    return IssueAnswer(f"{party}-POSITION-MARK water for all", (InterestCategory.LIVELIHOOD,),
+                       f"{party}-WHY-MARK our fields are dry", ratings=ratings)
+
+
+async def _to_review(local: LocalBot, user: SimUser, language: str) -> None:
+    """Answer the Land issue, rank, skip the four optional questions: the review screen."""
+    await answer_issue(local, user, _answer("land", ()), language)
+    await tap(local, user, "Water", language)
+    for _question in range(4):
+        await tap(local, user, _("Skip"), language)
+
+
+async def _add_option(local: LocalBot, mediator: SimUser, short_id: str) -> None:
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("🧩 Issues and options"))
+    await tap(local, mediator, "1")
+    await tap(local, mediator, _("➕ Add an option"))
+    await type_text(local, mediator, NEW_OPTION)
+
+
+def _position_share_levels(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return sorted(level for (level,) in connection.execute(
+            "SELECT share_level FROM answers WHERE kind = 'position'"))
+
+
+def _texts(standin: BotApiStandIn, user: SimUser, since: int = 0) -> list[str]:
+    """The bot's messages to ``user`` as read (without the isolate marks around quoted names)."""
+    return [m.text.replace("\u2068", "").replace("\u2069", "") for m in standin.messages(user.user_id)[since:]]
+
+
+async def test_an_added_option_reaches_every_party_and_answers_can_become_more_private(
+    standin: BotApiStandIn, local: LocalBot, tmp_path: Path,
+) -> None:
+    database = tmp_path / "caucus.sqlite3"
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    short_id, tokens = await create_case(local, mediator, "Mid-round", ISSUES, ["A", "B", "C"])
+    a, b, c = (standin.user(5001 + n, name, language) for n, (name, language) in
+               enumerate((("A", "en"), ("B", "fr"), ("C", "en"))))
+    for user, party in ((a, "A"), (b, "B"), (c, "C")):
+        await join(local, user, tokens[party], user.language_code or "en")
+    # A reaches the review; B is past Water (answering Land); C has not answered Water yet.
+    await answer_issue(local, a, _answer("A", (Rating.IDEAL,)), "en")
+    await _to_review(local, a, "en")
+    await answer_issue(local, b, _answer("B", (Rating.ACCEPTABLE,)), "fr")
+    seen = {user.user_id: len(standin.messages(user.user_id)) for user in (a, b, c)}
+
+    await _add_option(local, mediator, short_id)
+
+    # Those past the issue are told, each in their language; C, who will meet it on the way, is not.
+    assert label(ADDED, "en") in _texts(standin, a, seen[a.user_id])
+    assert label(ADDED, "fr") in _texts(standin, b, seen[b.user_id])
+    assert standin.messages(c.user_id)[seen[c.user_id]:] == []
+
+    # C meets the new option in the normal flow: two options to rate on Water.
+    before = len(standin.messages(c.user_id))
+    await answer_issue(local, c, _answer("C", (Rating.ACCEPTABLE, Rating.IDEAL)), "en")
+    assert any(NEW_OPTION in m.text and "Option 2 of 2" in m.text for m in standin.messages(c.user_id)[before:])
+
+    # A, at the review, is sent to rate it before submitting, then submits.
+    await tap(local, a, _("Submit my answers"))
+    screen = standin.messages(a.user_id)[-1].text
+    assert NEW_OPTION in screen
+    assert label(ADDED_OPTION, "en") in screen
+    await choose(local, a, RATING_NAMES[Rating.LIVE_WITH], "en")
+    assert standin.messages(a.user_id)[-1].text.startswith("Review your answers")
+    await submit_answers(local, a, "en")
+    assert MORE_PRIVATE.msgid in a.buttons()
+
+    # Submitted, A makes its position on Water private: the mediator's summary no longer shows it.
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    assert "A-POSITION-MARK" in standin.messages(MEDIATOR_ID)[-1].text
+    await tap(local, a, MORE_PRIVATE)
+    await tap(local, a, "1")
+    await tap(local, a, "🔒 Private")
+    assert _texts(standin, a)[-1].startswith("Saved: Position on Water is now 🔒 Private.")
+    assert _position_share_levels(database) == ["mediator"] * 3 + ["private"]  # A: 2, B and C: 1 each so far
+    before = len(standin.messages(MEDIATOR_ID))
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    summary = "\n".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
+    assert "A-POSITION-MARK" not in summary
+    assert "A-WHY-MARK" in summary
+    await tap(local, a, _("Done"))
+    assert MORE_PRIVATE.msgid in a.buttons()
+
+    # B and C finish; once everyone has submitted, share levels no longer change.
+    await _to_review(local, b, "fr")
+    assert "1 nouvelle option à évaluer" in _texts(standin, b)[-1]
+    await tap(local, b, _("Submit my answers"), "fr")  # B too rates the new option first
+    assert NEW_OPTION in _texts(standin, b)[-1]
+    await choose(local, b, RATING_NAMES[Rating.IDEAL], "fr")
+    await submit_answers(local, b, "fr")
+    await _to_review(local, c, "en")
+    await submit_answers(local, c, "en")
+    await tap(local, a, MORE_PRIVATE)  # a button drawn before the joint session
+    assert standin.messages(a.user_id)[-1].text == label(INVALID_INPUT["shares_closed"], "en")
+    assert _position_share_levels(database) == ["mediator"] * 5 + ["private"]
+    a.send_command("/resume")
+    await local.settle()
+    resumed = standin.messages(a.user_id)[-1]
+    assert resumed.text.startswith("Thank you: your answers are submitted.")
+    assert resumed.buttons == []
