@@ -108,6 +108,11 @@ class CaucusHandlers:
                 if tx is None:
                     return  # seen before: it changed state once already
                 turn = Turn(self.runtime, tx, update, await tx.user(_user_id(update)))
+                if turn.user.language is None and self.runtime.is_mediator(turn.user_id):
+                    # Mediators also get notices outside their own updates (a party joined, submitted):
+                    # those need a stored language, so the one their Telegram app suggests is kept at first contact.
+                    await tx.set_language(turn.user_id, turn.language)
+                    await turn.reload_user()
                 try:
                     async with tx.savepoint():  # a refusal midway keeps none of the handler's writes
                         await handler(turn, args)

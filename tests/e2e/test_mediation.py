@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.i18n import _
 from bot.local import LocalBot
 from bot.logs import configure_logging
-from bot.scenario import IssueAnswer, PartyScript, answer_issue, create_case, join, play_party
+from bot.scenario import IssueAnswer, PartyScript, answer_issue, create_case, join, label, play_party
 from bot.standin import BotApiStandIn
 from flows.model import InterestCategory as Cat
 from flows.model import ShareLevel
@@ -246,3 +247,18 @@ async def test_duplicate_delivery_changes_state_once(standin: BotApiStandIn, loc
     await local.settle()
     assert [m.edits for m in standin.messages(party.user_id)] == edits
     assert len(standin.messages(party.user_id)) == replies
+
+
+async def test_notices_reach_the_mediator_in_the_language_of_their_telegram_app(
+    standin: BotApiStandIn, local: LocalBot,
+) -> None:
+    """A mediator who never chose a language gets notices (a party joined) in the language the bot already
+    answers them in, the one their Telegram app suggests, not in English."""
+    mediator = standin.user(MEDIATOR_ID, "Médiatrice", "fr")
+    _short_id, tokens = await create_case(local, mediator, "Langues", ISSUES, ["Est", "Ouest"])
+    before = len(standin.messages(MEDIATOR_ID))
+    await join(local, standin.user(3003, "Est", "en"), tokens["Est"], "en")
+    notices = [m.text for m in standin.messages(MEDIATOR_ID)[before:]]
+    compare = label(_("Compare this code with the person, by phone or in person. If it is not the right person, "
+                      "remove them: the seat is freed and you get a new link."), "fr")
+    assert any(compare in notice for notice in notices), notices
