@@ -15,9 +15,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
@@ -275,10 +276,17 @@ class Store:
 
     # Outbox delivery runs outside update transactions ---------------------------------------
     async def pending_outbox(self, limit: int = 50) -> list[OutgoingMessage]:
+        """Messages due now, oldest first; none that would overtake an earlier one of its chat still waiting."""
+        now = utcnow()
+        waiting = aliased(OutboxMessage)
         async with self._sessions() as session, session.begin():
             rows = (await session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .where(~exists().where(
+                    waiting.status == "pending", waiting.next_attempt_at > now,
+                    waiting.chat_key == OutboxMessage.chat_key, waiting.seq < OutboxMessage.seq,
+                ))
                 .order_by(OutboxMessage.seq)
                 .limit(limit)
             )).all()

@@ -531,6 +531,21 @@ async def test_retried_outbox_waits_until_due(store: Store) -> None:
     assert (again.seq, again.text, again.attempts) == (message.seq, "later", 2)
 
 
+async def test_a_waiting_message_holds_back_the_later_ones_of_its_chat(store: Store) -> None:
+    """While a chat's message waits for its retry, nothing queued after it for that chat overtakes it;
+    other chats are not held back."""
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "first", [])
+    (first,) = await store.pending_outbox()
+    await store.retry_outbox(first.seq, timedelta(hours=1))
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "second", [])
+        await tx.enqueue(BOB, "to Bob", [])
+    assert [m.text for m in await store.pending_outbox()] == ["to Bob"]
+    await store.retry_outbox(first.seq, timedelta(seconds=-1))
+    assert [m.text for m in await store.pending_outbox()] == ["first", "second", "to Bob"]
+
+
 # Concurrency -----------------------------------------------------------------------------------------
 
 async def test_concurrent_transactions(store: Store) -> None:
