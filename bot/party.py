@@ -146,11 +146,12 @@ async def party_button(turn: Turn, seat_id: str, action: str, argument: str, mes
     if action == "share":
         await _show_review(turn, seat_id, conversation, "item", argument.rsplit(":", 1)[0], message_id=message_id)
         return
+    if conversation.step is CaucusStep.SUBMITTED and not was_submitted:
+        # First: the last submission closes the caucus, and the party's screen must say what is still possible.
+        await _announce_submission(turn, seat_id)
     stays = action in _IN_PLACE and conversation.step in {
         CaucusStep.INTEREST_CATEGORIES, CaucusStep.RANKING, CaucusStep.POINTS, CaucusStep.RATING}
     await show_step(turn, seat_id, conversation, edit=message_id if stays else None)
-    if conversation.step is CaucusStep.SUBMITTED and not was_submitted:
-        await _announce_submission(turn, seat_id)
 
 
 def _apply(conversation: CaucusConversation, action: str, argument: str) -> None:

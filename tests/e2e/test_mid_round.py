@@ -131,6 +131,7 @@ async def test_an_added_option_reaches_every_party_and_answers_can_become_more_p
     await submit_answers(local, b, "fr")
     await _to_review(local, c, "en")
     await submit_answers(local, c, "en")
+    assert standin.messages(c.user_id)[-1].buttons == []  # the last submission closed the caucus
     await tap(local, a, MORE_PRIVATE)  # a button drawn before the joint session
     assert standin.messages(a.user_id)[-1].text == label(INVALID_INPUT["shares_closed"], "en")
     assert _position_share_levels(database) == ["mediator"] * 5 + ["private"]
