@@ -125,12 +125,13 @@ def _issue_kind(issue: Issue) -> Text:
 
 
 def _rights_note(rights: EditRights) -> list[Text | str]:
-    if not rights.wording:
+    if not rights.editable:
         return ["", _("Parties have already submitted in this round: issues and options can change "
                       "only between rounds.")]
-    if not rights.structure:
-        return ["", _("Parties have started answering: until the next round you can reword issues and add "
-                      "options, but not reword or remove options, add or remove issues, or make issues numeric.")]
+    if rights.restarts:
+        return ["", _("Parties have started answering. Rewording an issue or adding an option changes nothing "
+                      "for them; any other change sends them through their answers again, each one kept "
+                      "unless it no longer fits.")]
     return []
 
 
@@ -144,7 +145,7 @@ def issues_view(issues: list[Issue], rights: EditRights) -> Reply:
     lines += _rights_note(rights)
     numbers = [ButtonSpec(str(number), "issue", issue.id) for number, issue in enumerate(issues, start=1)]
     rows = [numbers[index:index + 6] for index in range(0, len(numbers), 6)]
-    if rights.structure and len(issues) < MAX_ISSUES:
+    if rights.editable and len(issues) < MAX_ISSUES:
         rows.append([ButtonSpec(_("➕ Add an issue"), "add_issue")])
     rows.append([ButtonSpec(_("⬅️ Back to the case"), "menu")])
     return Reply.of(*lines, buttons=rows)
@@ -161,15 +162,13 @@ def issue_view(issue: Issue, issue_count: int, rights: EditRights) -> Reply:
                  for number, option in enumerate(issue.options, start=1))
     lines += _rights_note(rights)
     rows: list[list[ButtonSpec]] = []
-    if rights.wording:
+    if rights.editable:
         rows.append([ButtonSpec(_("✏️ Reword"), "rename_issue", issue.id)])
-        if rights.structure:
-            options = [ButtonSpec(_("Option {number}", number=number), "option", option.id)
-                       for number, option in enumerate(issue.options, start=1)]
-            rows += [options[index:index + 4] for index in range(0, len(options), 4)]
+        options = [ButtonSpec(_("Option {number}", number=number), "option", option.id)
+                   for number, option in enumerate(issue.options, start=1)]
+        rows += [options[index:index + 4] for index in range(0, len(options), 4)]
         if len(issue.options) < MAX_OPTIONS:
             rows.append([ButtonSpec(_("➕ Add an option"), "add_option", issue.id)])
-    if rights.structure:
         rows.append([ButtonSpec(_("🔢 Answers in numbers"), "numeric", issue.id) if issue.scale is None
                      else ButtonSpec(_("🔤 Answers in words only"), "textual", issue.id)])
         if issue_count > MIN_ISSUES:

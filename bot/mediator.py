@@ -44,11 +44,13 @@ _NOT_MEDIATOR = _("This command is for mediators. If you were invited as a party
 
 # Case-menu buttons that ask the mediator to type something next.
 _ASKS_TEXT = frozenset({"rename_issue", "add_issue", "add_option", "edit_option", "numeric", "deadline", "timezone"})
-# Adding an option is safe while parties answer (it comes last); rewording or removing one is not: a
-# party may already have rated it, or be looking at it.
-_WORDING = frozenset({"rename_issue", "add_option"})
-_STRUCTURE = frozenset({"add_issue", "numeric", "textual", "remove_issue", "remove_issue_yes", "mode",
-                        "edit_option", "remove_option"})
+# Case-menu actions that change issues or options (allowed while nobody has submitted the round).
+_EDITS = frozenset({"rename_issue", "add_option", "add_issue", "numeric", "textual", "remove_issue",
+                    "remove_issue_yes", "mode", "edit_option", "remove_option"})
+_QUESTIONS_CHANGED = _("The mediator has changed the questions of this round. Your answers so far are kept: "
+                       "please go through them again, keeping or changing each one. Send /resume to continue.")
+_OPTION_REWORDED = _("The mediator reworded an option on the issue {issue}. You will be asked to rate it again "
+                     "before you submit.")
 
 
 async def _require_mediator(turn: Turn) -> bool:
@@ -223,13 +225,11 @@ async def _rights(turn: Turn, case_id: str) -> tuple[CaseStage, EditRights]:
 
 
 async def _check_rights(turn: Turn, case_id: str, action: str) -> None:
-    if action not in _WORDING | _STRUCTURE:
+    if action not in _EDITS:
         return
     stage, rights = await _rights(turn, case_id)
-    if action in _WORDING and not rights.wording:
+    if not rights.editable:
         raise InvalidInput("locked")
-    if action in _STRUCTURE and not rights.structure:
-        raise InvalidInput("locked" if not rights.wording else "structure_locked")
     if action == "mode" and stage not in {CaseStage.DRAFT_DETAILS, CaseStage.INVITING, CaseStage.CAUCUS}:
         raise InvalidInput("mode_locked")  # the summary of a finished round reads its priorities in its mode
 
@@ -334,11 +334,13 @@ async def _remove_option(turn: Turn, case_id: str, option_id: str, message_id: i
     issue, _option = await _find_option(turn, case_id, option_id)
     await turn.tx.remove_option(case_id, option_id)
     await _issue(turn, case_id, issue.id, message_id)
+    await _restart_answering(turn, case_id)
 
 
 async def _textual(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
     await turn.tx.set_scale(case_id, issue_id, None)
     await _issue(turn, case_id, issue_id, message_id)
+    await _restart_answering(turn, case_id)
 
 
 async def _remove_issue(turn: Turn, case_id: str, issue_id: str, message_id: int | None) -> None:
@@ -353,11 +355,13 @@ async def _remove_issue_yes(turn: Turn, case_id: str, issue_id: str, message_id:
         raise InvalidInput("too_few_issues", limit=MIN_ISSUES)
     await turn.tx.remove_issue(case_id, issue_id)
     await _issues(turn, case_id, "", message_id)
+    await _restart_answering(turn, case_id)
 
 
 async def _mode(turn: Turn, case_id: str, mode: str, message_id: int | None) -> None:
     await turn.tx.set_priority_mode(case_id, PriorityMode(mode))
     await show_menu(turn, case_id, edit=message_id)
+    await _restart_answering(turn, case_id)
 
 
 async def _invites(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
@@ -469,6 +473,41 @@ async def _new_round_yes(turn: Turn, case_id: str, _argument: str, message_id: i
     await show_menu(turn, case_id, edit=message_id)
 
 
+async def _restart_answering(turn: Turn, case_id: str) -> None:
+    """The questions changed mid-round: every party that began answering goes through its answers again."""
+    issues = await turn.tx.issues(case_id)
+    restarted = 0
+    for seat in await turn.tx.seat_statuses(case_id):
+        conversation = await turn.tx.load_caucus(seat.seat_id)
+        if conversation.restart_answers(issues):
+            await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
+            await _tell_party(turn, seat.seat_id, Reply.of(_QUESTIONS_CHANGED))
+            restarted += 1
+    if restarted:
+        await turn.reply(Reply.of(ngettext(
+            "{count} party had begun answering: it goes through its answers again, each one kept unless it "
+            "no longer fits.",
+            "{count} parties had begun answering: they go through their answers again, each one kept unless it "
+            "no longer fits.", restarted)))
+
+
+async def _option_reworded(turn: Turn, case_id: str, issue: Issue, option_id: str) -> None:
+    """A rating of an option's old wording no longer counts: asked again, or the screen showing it restarts."""
+    issues = await turn.tx.issues(case_id)
+    for seat in await turn.tx.seat_statuses(case_id):
+        if CaucusStep(seat.step) not in ANSWERING_STEPS:
+            continue  # between rounds the answers given belong to the round that ended
+        conversation = await turn.tx.load_caucus(seat.seat_id)
+        if conversation.sees_options_of(issue.id):
+            if conversation.restart_answers(issues):
+                await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
+                await _tell_party(turn, seat.seat_id, Reply.of(_QUESTIONS_CHANGED))
+        elif conversation.option_reworded(issues, option_id):
+            await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
+            await _tell_party(turn, seat.seat_id, Reply.of(
+                Text(_OPTION_REWORDED.msgid, params={"issue": user_text(issue.title)})))
+
+
 async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> None:
     """A neutral notice to a party, in its own chat and language (no answer is quoted unasked)."""
     contact = await turn.tx.party_contact(seat_id)
@@ -522,6 +561,7 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
     info = await turn.tx.case_info(case_id)
     receipt = _("Saved.")
     next_screen: tuple[str, str] = ("menu", "")
+    restart = False
     if action == "rename_issue":
         await turn.tx.rename_issue(case_id, argument, clean_line(text, max_chars=MAX_TITLE_CHARS))
         next_screen = ("issue", argument)
@@ -529,15 +569,19 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
         titles = [issue.title for issue in await turn.tx.issues(case_id)]
         issue = await turn.tx.add_issue(case_id, _new_issue_title(text, titles))
         next_screen = ("issue", issue.id)
+        restart = True
     elif action == "add_option":
         await _add_option(turn, case_id, argument, text)
         next_screen = ("issue", argument)
     elif action == "edit_option":
         await turn.tx.edit_option(case_id, argument, case_rules.clean_option(text))
-        next_screen = ("issue", (await _find_option(turn, case_id, argument))[0].id)
+        issue = (await _find_option(turn, case_id, argument))[0]
+        await _option_reworded(turn, case_id, issue, argument)
+        next_screen = ("issue", issue.id)
     elif action == "scale":
         await turn.tx.set_scale(case_id, argument, _parse_scale(text, turn.language))
         next_screen = ("issue", argument)
+        restart = True
     elif action == "deadline":
         deadline = case_rules.parse_deadline(text, turn.language, info.timezone, turn.runtime.clock())
         await turn.tx.set_deadline(case_id, deadline)
@@ -547,6 +591,8 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
     await turn.tx.set_active(turn.user_id, None, None)
     await turn.reply(Reply.of(receipt))
     await _SCREENS[next_screen[0]](turn, case_id, next_screen[1], None)
+    if restart:
+        await _restart_answering(turn, case_id)
 
 
 async def _target_exists(turn: Turn, case_id: str, action: str, argument: str) -> bool:

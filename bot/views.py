@@ -146,8 +146,6 @@ INVALID_INPUT: Mapping[str, Text] = {
     "no_invitations_yet": _("The invitations are not created yet: tap \u201cCreate the invitations\u201d first."),
     "locked": _("Parties have already submitted in this round: issues and options can change "
                 "only between rounds."),
-    "structure_locked": _("Parties have started answering: until the next round you can reword issues and add "
-                          "options, but not reword or remove options, add or remove issues, or make issues numeric."),
     "mode_locked": _("How parties give priorities can change only before a round starts."),
     "seat_taken": _("Someone has joined as this party. To replace them, remove the person who joined."),
     "gone": _("That issue or option no longer exists. Nothing was changed."),

@@ -16,7 +16,7 @@ from babel.dates import parse_date
 
 from flows.caucus import MAX_OPTION_CHARS
 from flows.errors import InvalidInput
-from flows.machines import CaseStage, CaucusStep
+from flows.machines import ANSWERING_STEPS, CaseStage, CaucusStep
 from flows.numbers import parse_number
 from flows.text import MAX_LABEL_CHARS, clean_line
 
@@ -43,30 +43,31 @@ REMINDER_HOURS = (9, 19)
 REMINDER_WINDOW = timedelta(days=3)
 _QUIET_AFTER_ACTIVITY = timedelta(hours=6)
 
-# Steps of a party that has not begun answering: the structure of the case may still change.
-_NOT_STARTED = frozenset({CaucusStep.INVITED, CaucusStep.LANGUAGE, CaucusStep.CONSENT, CaucusStep.DECLINED,
-                          CaucusStep.WITHDRAWN})
+# Steps of a party that has begun answering the round: changing its questions sends it through them again.
+_ANSWERING = frozenset(ANSWERING_STEPS)
 
 
 @dataclass(frozen=True)
 class EditRights:
-    """What the mediator may change now: option and issue wording, and the case's structure.
+    """What the mediator may change now.
 
-    Structure is adding or removing issues, numeric settings and the priority mode: a party
-    part-way through its answers would otherwise be asked a different set of questions.
+    ``editable``: issues and options may change: in the draft, between rounds, and during a round
+    while nobody has submitted it. ``restarts``: parties have begun answering this round, so changing
+    the questions themselves (anything but rewording an issue or adding an option) sends them through
+    their answers again, each kept unless it no longer fits.
     """
 
-    wording: bool
-    structure: bool
+    editable: bool
+    restarts: bool
 
 
 def edit_rights(stage: CaseStage, steps: list[CaucusStep], submitted_in_round: int) -> EditRights:
     """Draft and between rounds: everything. During a round: only while nobody submitted it."""
     if stage in {CaseStage.DRAFT_DETAILS, CaseStage.JOINT}:
-        return EditRights(wording=True, structure=True)
+        return EditRights(editable=True, restarts=False)
     if stage not in {CaseStage.INVITING, CaseStage.CAUCUS} or submitted_in_round:
-        return EditRights(wording=False, structure=False)
-    return EditRights(wording=True, structure=all(step in _NOT_STARTED for step in steps))
+        return EditRights(editable=False, restarts=False)
+    return EditRights(editable=True, restarts=any(step in _ANSWERING for step in steps))
 
 
 def can_restrict_shares(stage: CaseStage) -> bool:

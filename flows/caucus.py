@@ -451,8 +451,38 @@ class CaucusConversation:
 
     def start_new_round(self, issues: list[Issue]) -> bool:
         """A new round with the mediator's updated issues; answers given so far are kept as a draft."""
-        self.issues = issues
+        self._adopt(issues)
         self.round_open = True
+        if self.step not in CAUCUS_MACHINE.sources("new_round"):
+            return False
+        return self._fire("new_round")
+
+    def restart_answers(self, issues: list[Issue]) -> bool:
+        """The mediator changed the questions while this party was answering (nobody has submitted):
+        it goes through its answers again from the first issue, each one kept unless it no longer fits.
+        False if the party is not answering."""
+        if self.step not in CAUCUS_MACHINE.sources("restart_answers"):
+            return False
+        self._adopt(issues)
+        return self._fire("restart_answers")
+
+    def option_reworded(self, issues: list[Issue], option_id: str) -> bool:
+        """The mediator reworded an option: a rating of its old wording no longer counts, and is asked
+        again before submitting. True if this party had rated it."""
+        self.issues = issues
+        for issue_id, ratings in self.answers.ratings.items():
+            if ratings.pop(option_id, None) is not None:
+                self._touch(ItemKind.RATINGS, issue_id)
+                return True
+        return False
+
+    def sees_options_of(self, issue_id: str) -> bool:
+        """Whether the screen in front of the party shows this issue's options (or a suggestion for it)."""
+        return self.step in {CaucusStep.RATING, CaucusStep.SUGGEST_OPTION} and self.current_issue.id == issue_id
+
+    def _adopt(self, issues: list[Issue]) -> None:
+        """Take the mediator's current issues; drop what answered questions that are gone."""
+        self.issues = issues
         ids = {issue.id: issue for issue in issues}
         for issue_id, ratings in list(self.answers.ratings.items()):
             kept = {oid: r for oid, r in ratings.items() if issue_id in ids
@@ -468,9 +498,13 @@ class CaucusConversation:
         if self.answers.points and set(self.answers.points) != set(ids):
             self.answers.points.clear()
             self._touch(ItemKind.POINTS)
-        if self.step not in CAUCUS_MACHINE.sources("new_round"):
-            return False
-        return self._fire("new_round")
+        per_issue = ((ItemKind.POSITION, self.answers.positions), (ItemKind.INTERESTS, self.answers.interests),
+                     (ItemKind.RANGE, self.answers.ranges))
+        for kind, answered in per_issue:
+            for issue_id in list(answered):
+                if issue_id not in ids or (kind is ItemKind.RANGE and not ids[issue_id].quantitative):
+                    del answered[issue_id]  # the issue is gone, or no longer counted in numbers
+                    self._touch(kind, issue_id)
 
     def withdraw(self) -> None:
         self._fire("withdraw")

@@ -196,6 +196,8 @@ CAUCUS_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "close_round", "source": list(ANSWERING_STEPS), "dest": _P.WAITING, "after": "stop_editing"},
     {"trigger": "new_round", "source": [*ANSWERING_STEPS, _P.SUBMITTED, _P.WAITING], "dest": _P.POSITION,
      "before": "start_first_issue"},
+    # The mediator changed the questions while nobody had submitted: answering parties start over, pre-filled.
+    {"trigger": "restart_answers", "source": list(ANSWERING_STEPS), "dest": _P.POSITION, "before": "start_first_issue"},
     {"trigger": "withdraw", "source": [step for step in _P if step is not _P.WITHDRAWN], "dest": _P.WITHDRAWN,
      "after": "stop_editing"},
     {"trigger": "reinvite", "source": _P.WITHDRAWN, "dest": _P.INVITED},

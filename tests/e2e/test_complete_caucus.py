@@ -183,7 +183,7 @@ async def _mediation(folder: Path, standin: BotApiStandIn) -> Run:
             party_b.send_text(text) if text else party_b.press(label(_("Skip"), "fr"))
             await local.settle()
         # B was past that issue, so it was told and rates the added option before it can submit.
-        assert "Le médiateur a ajouté une option sur la question Access to the spring." in \
+        assert "Le médiateur a ajouté une option au sujet Access to the spring." in \
             _texts(standin, party_b.user_id)
         await tap(local, party_b, _("Submit my answers"), "fr")
         rating_screen = _clean(party_b.last_message().text)  # type: ignore[union-attr]

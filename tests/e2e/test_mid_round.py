@@ -140,3 +140,64 @@ async def test_an_added_option_reaches_every_party_and_answers_can_become_more_p
     resumed = standin.messages(a.user_id)[-1]
     assert resumed.text.startswith("Thank you: your answers are submitted.")
     assert resumed.buttons == []
+
+
+async def test_changing_the_questions_mid_round_then_the_lock_once_a_party_has_submitted(
+    standin: BotApiStandIn, local: LocalBot,
+) -> None:
+    """While nobody has submitted, the mediator may change the questions: answering parties are told and go
+    through their answers again (kept where they still fit); a reworded option is rated again. After a
+    submission, edits are refused until the next round."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    short_id, tokens = await create_case(local, mediator, "Changes", ISSUES, ["A", "B"])
+    a, b = standin.user(5101, "A", "en"), standin.user(5102, "B", "en")
+    await join(local, a, tokens["A"], "en")
+    await join(local, b, tokens["B"], "en")
+    await answer_issue(local, a, _answer("A", (Rating.IDEAL,)), "en")
+    await _to_review(local, a, "en")
+
+    # The mediator makes Land an issue answered in numbers.
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("🧩 Issues and options"))
+    await tap(local, mediator, "2")
+    await tap(local, mediator, _("🔢 Answers in numbers"))
+    await type_text(local, mediator, "ha\n0\n100")
+    assert any(text.startswith("2 parties had begun answering") for text in _texts(standin, mediator))
+    changed = label(_("The mediator has changed the questions of this round. Your answers so far are kept: "
+                      "please go through them again, keeping or changing each one. Send /resume to continue."), "en")
+    assert changed in _texts(standin, a)
+    assert changed in _texts(standin, b)
+
+    # A goes through again: everything is kept with one tap each, and only the new range is asked.
+    a.send_command("/resume")
+    await local.settle()
+    for _issue in range(2):
+        await tap(local, a, _("Keep my answer"))
+        await tap(local, a, _("Done"))
+        await tap(local, a, _("Keep my answer"))
+        if _issue == 0:
+            await choose(local, a, RATING_NAMES[Rating.IDEAL], "en")
+    for value in ("10", "60", "30"):
+        await type_text(local, a, value)
+    await tap(local, a, _("Continue"))
+    await tap(local, a, _("Keep this order"))
+    for _question in range(4):
+        await tap(local, a, _("Skip"))
+    assert _texts(standin, a)[-1].startswith("Review your answers")
+
+    # The mediator rewords the option A rated: A rates it again before submitting.
+    await tap(local, mediator, _("⬅️ Back to the issues"))
+    await tap(local, mediator, "1")
+    await tap(local, mediator, _("Option {number}", number=1))
+    await tap(local, mediator, _("✏️ Reword"))
+    await type_text(local, mediator, "A shared schedule, posted at the school")
+    assert "The mediator reworded an option on the issue Water." in " ".join(_texts(standin, a)[-2:])
+    await tap(local, a, _("Submit my answers"))
+    assert "A shared schedule, posted at the school" in _texts(standin, a)[-1]
+    await choose(local, a, RATING_NAMES[Rating.ACCEPTABLE], "en")
+    await submit_answers(local, a, "en")
+
+    # Once A has submitted, the issue screen drawn before refuses edits, and says why.
+    await tap(local, mediator, _("✏️ Reword"))
+    assert _texts(standin, mediator)[-1] == label(INVALID_INPUT["locked"], "en")

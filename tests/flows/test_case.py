@@ -15,20 +15,21 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def test_everything_is_editable_in_the_draft_and_between_rounds() -> None:
-    """Before the invitations and between rounds, wording and structure may both change."""
+    """Before the invitations and between rounds, issues and options may change, and nobody is answering."""
     for stage in (CaseStage.DRAFT_DETAILS, CaseStage.JOINT):
-        rights = edit_rights(stage, [CaucusStep.SUBMITTED, CaucusStep.REVIEW], submitted_in_round=2)
-        assert (rights.wording, rights.structure) == (True, True)
+        rights = edit_rights(stage, [CaucusStep.SUBMITTED, CaucusStep.WAITING], submitted_in_round=2)
+        assert (rights.editable, rights.restarts) == (True, False)
 
 
-def test_structure_freezes_once_a_party_answers_and_everything_once_one_submits() -> None:
-    """During a round: structure only while nobody answers; nothing once somebody submitted."""
+def test_during_a_round_edits_stop_once_a_party_submits_and_restart_those_answering() -> None:
+    """During a round: editable while nobody submitted; parties already answering would start over."""
     waiting = edit_rights(CaseStage.CAUCUS, [CaucusStep.INVITED, CaucusStep.CONSENT], submitted_in_round=0)
     answering = edit_rights(CaseStage.CAUCUS, [CaucusStep.POSITION, CaucusStep.CONSENT], submitted_in_round=0)
     submitted = edit_rights(CaseStage.CAUCUS, [CaucusStep.SUBMITTED, CaucusStep.POSITION], submitted_in_round=1)
-    assert (waiting.wording, waiting.structure) == (True, True)
-    assert (answering.wording, answering.structure) == (True, False)
-    assert (submitted.wording, submitted.structure) == (False, False)
+    assert (waiting.editable, waiting.restarts) == (True, False)
+    assert (answering.editable, answering.restarts) == (True, True)
+    assert not submitted.editable
+    assert not edit_rights(CaseStage.CLOSED, [], submitted_in_round=0).editable
 
 
 @pytest.mark.parametrize(("raw", "locale"), [("2026-12-31", "en"), ("12/31/2026", "en"), ("31/12/2026", "fr"),

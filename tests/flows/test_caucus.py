@@ -348,3 +348,53 @@ def test_after_submission_an_item_can_only_become_more_private() -> None:
     with pytest.raises(InvalidInput):
         conversation.make_more_private(position, ShareLevel.MEDIATOR)
     assert conversation.step is CaucusStep.SUBMITTED
+
+
+def test_changed_questions_send_an_answering_party_through_its_answers_again() -> None:
+    """Mid-round, the mediator removes an issue, drops numbers from another and adds one: the party restarts at
+    the first issue with what still fits kept, and answers only what is new before reviewing again."""
+    conversation = _at_position()
+    _answer_all_issues(conversation)
+    _finish(conversation)
+    assert conversation.step is CaucusStep.REVIEW
+    grazing = Issue("i4", "Grazing")
+    changed = [WATER, Issue("i3", "Compensation"), grazing]
+    assert conversation.restart_answers(changed)
+    assert (conversation.step, conversation.cursor, conversation.editing) == (CaucusStep.POSITION, 0, False)
+    answers = conversation.answers
+    assert set(answers.positions) == set(answers.interests) == {"i1", "i3"}
+    assert answers.ranges == {}  # i3 is no longer counted in numbers
+    assert answers.ranking == ["i3", "i1"]  # i2 is gone; i4 still to be ranked
+    assert {ItemKey(ItemKind.POSITION, "i2"), ItemKey(ItemKind.RANGE, "i3")} <= conversation.changed
+    for _issue in ("water", "compensation"):
+        conversation.keep_answer()  # position
+        conversation.confirm_categories()
+        conversation.keep_answer()  # interests in words
+        if conversation.current_issue is WATER:
+            conversation.rate_option("o1", Rating.ACCEPTABLE)
+            conversation.rate_option("o2", Rating.IDEAL)
+        else:
+            conversation.skip_options()
+    assert (conversation.step, conversation.current_issue) == (CaucusStep.POSITION, grazing)
+    assert not conversation.has_answer_here()
+    _position_and_interests(conversation, "grazing")
+    conversation.skip_options()
+    assert conversation.step is CaucusStep.RANKING
+    conversation.rank_issue("i4")
+    assert answers.ranking == ["i3", "i1", "i4"]
+    for _question in range(4):
+        conversation.keep_answer() if conversation.has_answer_here() else conversation.answer_optional(None)
+    assert conversation.step is CaucusStep.REVIEW
+
+
+def test_a_reworded_option_is_rated_again() -> None:
+    conversation = _at_position()
+    _answer_all_issues(conversation)
+    _finish(conversation)
+    assert not conversation.sees_options_of("i1")
+    assert conversation.option_reworded(ISSUES, "o2")
+    assert conversation.answers.ratings["i1"] == {"o1": Rating.ACCEPTABLE}
+    assert not conversation.option_reworded(ISSUES, "o2")  # nothing left to forget
+    conversation.request_submit()
+    assert (conversation.step, conversation.current_option) == (CaucusStep.RATING, WATER.options[1])
+    assert conversation.sees_options_of("i1")
