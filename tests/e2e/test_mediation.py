@@ -262,3 +262,20 @@ async def test_notices_reach_the_mediator_in_the_language_of_their_telegram_app(
     compare = label(_("Compare this code with the person, by phone or in person. If it is not the right person, "
                       "remove them: the seat is freed and you get a new link."), "fr")
     assert any(compare in notice for notice in notices), notices
+
+
+async def test_long_answers_in_emoji_reach_the_summary_whole(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Answers at the length limit, in characters Telegram counts twice (emoji), still reach the mediator:
+    the summary is cut into messages Telegram accepts, and every character arrives."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    short_id, tokens = await create_case(local, mediator, "Long answers", ISSUES, ["East", "West"])
+    for number, party in enumerate(("East", "West")):
+        answer = IssueAnswer("🌾" * 1400, (Cat.LAND,), "💧" * 1400)
+        script = PartyScript("en", (answer, IssueAnswer("short", (Cat.LAND,), "short")), tuple(ISSUES))
+        await play_party(local, standin.user(3100 + number, party), tokens[party], script)
+    before = len(standin.messages(MEDIATOR_ID))
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    assert [(call.method, call.description) for call in standin.calls() if not call.ok] == []
+    summary = "".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
+    assert (summary.count("🌾"), summary.count("💧")) == (2 * 1400, 2 * 1400 * 2)  # words: details and shared
