@@ -297,6 +297,11 @@ def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False
     return shown(answers.texts[key.kind])
 
 
+def _level_meanings(levels: list[ShareLevel]) -> list[Text | str]:
+    """What each level means, so the party knows before choosing (DESIGN.md §4)."""
+    return [_("{level}: {meaning}", level=LEVEL_NAMES[option], meaning=_LEVEL_MEANING[option]) for option in levels]
+
+
 def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
     """The review screen: one page of items with their previews and share levels."""
     keys = conversation.items()
@@ -341,10 +346,11 @@ def review_item(conversation: CaucusConversation, key: ItemKey, *, full: bool = 
     ]
     rows: list[list[ButtonSpec]] = []
     if answered:
-        lines += ["", _("Who may see it: {level}", level=LEVEL_NAMES[level]), _LEVEL_MEANING[level]]
+        lines += ["", _("Who may see it: {level}", level=LEVEL_NAMES[level])]
         if key.kind in FIXED_SHARE:
-            lines.append(_("A range is always private."))
+            lines += [_LEVEL_MEANING[level], _("A range is always private.")]
         else:
+            lines += ["", _("To change it, tap one of these:"), *_level_meanings(list(ShareLevel))]
             rows.append([
                 ButtonSpec(Text("✓ {name}", params={"name": LEVEL_ICONS[option]}) if option is level
                            else LEVEL_ICONS[option], "share", f"{key.encode()}:{option.value}")
@@ -426,8 +432,8 @@ def restrict_item(conversation: CaucusConversation, key: ItemKey) -> Reply:
         _("Who may see it: {level}", level=LEVEL_NAMES[level]), _LEVEL_MEANING[level],
     ]
     tighter = [option for option in ShareLevel if option.protects_more_than(level)]
-    rows = [[ButtonSpec(Text("{icon} {name}", params={"icon": LEVEL_ICONS[option], "name": LEVEL_NAMES[option]}),
-                        "restrict", f"{key.encode()}:{option.value}")] for option in tighter]
+    lines += ["", _("To change it, tap one of these:"), *_level_meanings(tighter)]
+    rows = [[ButtonSpec(LEVEL_NAMES[option], "restrict", f"{key.encode()}:{option.value}")] for option in tighter]
     rows.append([ButtonSpec(_("Back"), "restrict_page", str(keys.index(key) // REVIEW_PAGE_ITEMS))])
     return Reply.of(*lines, buttons=rows)
 

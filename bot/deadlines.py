@@ -32,7 +32,7 @@ async def check_deadlines(runtime: Runtime, now: datetime) -> int:
                     continue
                 await courier.send(party.chat_id, party.language or "en", party.user_hash, Reply.of(
                     _("A gentle reminder: the mediator would like your answers by {deadline}. "
-                      "/resume continues where you stopped; /pause if you need more time.",
+                      "/resume continues where you stopped; if you need more time, tell the mediator with /note.",
                       deadline=Moment(deadline, info.timezone))),
                     key_id=await tx.seat_key_id(party.seat_id))
                 await tx.mark_reminded(party.seat_id, now.astimezone(ZoneInfo(info.timezone)).date())

@@ -464,11 +464,13 @@ async def _new_round_yes(turn: Turn, case_id: str, _argument: str, message_id: i
     issues = await turn.tx.issues(case_id)
     for seat in await turn.tx.seat_statuses(case_id):
         conversation = await turn.tx.load_caucus(seat.seat_id)
+        answered = bool(conversation.answers.answered(conversation.issues, conversation.mode))
         if conversation.start_new_round(issues):
             await turn.tx.save_caucus(seat.seat_id, conversation, by_party=False)
             await _tell_party(turn, seat.seat_id, Reply.of(_(
                 "Round {round} has started. Your previous answers are filled in: keep each one or change it. "
-                "Send /resume when you are ready.", round=number)))
+                "Send /resume when you are ready.", round=number) if answered else _(
+                "Round {round} has started. Send /resume when you are ready to answer.", round=number)))
     await turn.reply(Reply.of(_("Round {round} has started; the parties have been told.", round=number)))
     await show_menu(turn, case_id, edit=message_id)
 
