@@ -228,3 +228,27 @@ async def test_a_refusal_midway_keeps_none_of_the_handlers_writes(standin: BotAp
     async with local.bot.store.transaction() as tx:
         assert tx is not None
         assert (await tx.user(user.user_id)).language is None
+
+
+@pytest.mark.parametrize("step", [name for name, _action in PATH])
+async def test_the_general_commands_work_at_every_party_step(standin: BotApiStandIn, local: LocalBot,
+                                                             step: str) -> None:
+    """/help, /privacy, /pause and /language answer at every step and change nothing; /resume shows the step
+    the party was at again."""
+    user = await _reach(local, standin, step)
+    before_state = await _state(local, user.user_id)
+    step_screen = standin.messages(user.user_id)[-1].text
+    for command, starts in (("/help", _("<b>What you can do</b>")), ("/privacy", _("<b>Privacy</b>")),
+                            ("/pause", None), ("/language", _("Choose your language."))):
+        before = len(standin.messages(user.user_id))
+        user.send_command(command)
+        await local.settle()
+        replies = standin.messages(user.user_id)[before:]
+        assert replies, command
+        if starts is not None:
+            assert replies[0].text.startswith(_fr(starts).replace("<b>", "").replace("</b>", "")), command
+        assert await _state(local, user.user_id) == before_state, command
+    user.send_command("/resume")
+    await local.settle()
+    assert standin.messages(user.user_id)[-1].text == step_screen
+    assert [call.description for call in standin.calls() if not call.ok] == []

@@ -3,10 +3,11 @@ submitted making answers more private until the joint session (DESIGN.md §4).""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
-from bot.caucus_views import ADDED_OPTION
+from bot.caucus_views import ADDED_OPTION, ROUND_CLOSED
 from bot.i18n import _, user_text
 from bot.local import LocalBot
 from bot.scenario import (
@@ -201,3 +202,51 @@ async def test_changing_the_questions_mid_round_then_the_lock_once_a_party_has_s
     # Once A has submitted, the issue screen drawn before refuses edits, and says why.
     await tap(local, mediator, _("✏️ Reword"))
     assert _texts(standin, mediator)[-1] == label(INVALID_INPUT["locked"], "en")
+
+
+async def test_a_new_link_retires_the_old_one_and_closing_the_round_stops_the_answers(
+    standin: BotApiStandIn, local: LocalBot,
+) -> None:
+    """"New link" makes the old invite useless; closing the round tells those still answering, who then wait
+    (their typing and old buttons change nothing) while the mediator sees them as not submitted."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    short_id, tokens = await create_case(local, mediator, "Round", ISSUES, ["A", "B", "C"])
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("✉️ Invitations"))
+    await tap(local, mediator, label(_("🔗 New link for {party}", party=user_text("C")), "en"))
+    new_token = re.findall(r"start=([A-Za-z0-9_-]+)", _texts(standin, mediator)[-1])[-1]
+    assert new_token != tokens["C"]
+    c = standin.user(5203, "C", "en")
+    c.send_command("/start", tokens["C"])
+    await local.settle()
+    assert _texts(standin, c)[-1] == label(_("This invitation link cannot be used. If you were invited, please ask "
+                                             "your mediator for a new link."), "en")
+    await join(local, c, new_token, "en")
+
+    a, b = standin.user(5201, "A", "en"), standin.user(5202, "B", "en")
+    await join(local, a, tokens["A"], "en")
+    await join(local, b, tokens["B"], "en")
+    await answer_issue(local, a, _answer("A", (Rating.IDEAL,)), "en")
+    await _to_review(local, a, "en")
+    await submit_answers(local, a, "en")
+    await type_text(local, b, "B-POSITION-MARK half way")
+
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("⏹ Close this round"))
+    await tap(local, mediator, _("Yes"))
+    closed = label(ROUND_CLOSED, "en")
+    assert closed in _texts(standin, b)
+    assert closed in _texts(standin, c)
+    assert closed not in _texts(standin, a)  # A had submitted
+    seen = len(standin.messages(b.user_id))
+    await type_text(local, b, "B-LATE-MARK an answer after the close")
+    assert _texts(standin, b, seen) == [closed]
+    with sqlite3.connect(local.settings.database_url.split("///", 1)[1]) as connection:
+        steps = sorted(step for (step,) in connection.execute("SELECT step FROM seats"))
+    assert steps == ["submitted", "waiting", "waiting"]
+    mediator.send_command("/status", short_id)
+    await local.settle()
+    status = _texts(standin, mediator)[-1]
+    assert "1 of 3" in status
