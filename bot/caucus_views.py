@@ -302,35 +302,49 @@ def _level_meanings(levels: list[ShareLevel]) -> list[Text | str]:
     return [_("{level}: {meaning}", level=LEVEL_NAMES[option], meaning=_LEVEL_MEANING[option]) for option in levels]
 
 
-def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
-    """The review screen: one page of items with their previews and share levels."""
-    keys = conversation.items()
+def _item_pages(
+    keys: list[ItemKey], page: int, heading: list[Text | str], *, item: Callable[[int, ItemKey], Text],
+    button: Callable[[int, ItemKey], ButtonSpec | None], page_action: str, last_row: list[ButtonSpec],
+) -> Reply:
+    """Items ten to a page, each a numbered line with (perhaps) a number button, and ◀ ▶ between pages."""
     pages = max(1, -(-len(keys) // REVIEW_PAGE_ITEMS))
     page = min(max(page, 0), pages - 1)
     first = page * REVIEW_PAGE_ITEMS
-    lines: list[Text | str] = [
-        _("<b>Review your answers</b>"),
-        _("Tap a number to see that answer, change who may see it, or change the answer itself."),
-        _("🔒 Private · 👤 Mediator only · 👥 Joint session"),
-    ]
+    lines = [*heading, _("🔒 Private · 👤 Mediator only · 👥 Joint session")]
     if pages > 1:
         lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
     lines.append("")
     numbers: list[ButtonSpec] = []
     for number, key in enumerate(keys[first:first + REVIEW_PAGE_ITEMS], start=first + 1):
-        icon = LEVEL_ICONS[conversation.answers.share_level(key)] if conversation.answers.has(key) else "·"
-        lines.append(Text("{number}. {icon} <b>{name}</b>: {answer}", params={
-            "number": number, "icon": icon, "name": item_name(key, conversation.issues),
-            "answer": _short(conversation, key),
-        }))
-        numbers.append(ButtonSpec(str(number), "item", key.encode()))
+        lines.append(item(number, key))
+        spec = button(number, key)
+        if spec is not None:
+            numbers.append(spec)
     rows = [numbers[index:index + _BUTTONS_PER_ROW] for index in range(0, len(numbers), _BUTTONS_PER_ROW)]
     if pages > 1:
-        rows.append([ButtonSpec("◀", "page", str((page - 1) % pages)),
-                     ButtonSpec("▶", "page", str((page + 1) % pages))])
-    rows.append([ButtonSpec(_("Submit my answers"), "submit")])
+        rows.append([ButtonSpec("◀", page_action, str((page - 1) % pages)),
+                     ButtonSpec("▶", page_action, str((page + 1) % pages))])
+    rows.append(last_row)
     return Reply.of(*lines, buttons=rows)
 
+
+def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
+    """The review screen: one page of items with their previews and share levels."""
+    answers = conversation.answers
+
+    def line(number: int, key: ItemKey) -> Text:
+        return Text("{number}. {icon} <b>{name}</b>: {answer}", params={
+            "number": number, "icon": LEVEL_ICONS[answers.share_level(key)] if answers.has(key) else "·",
+            "name": item_name(key, conversation.issues), "answer": _short(conversation, key),
+        })
+
+    return _item_pages(
+        conversation.items(), page,
+        [_("<b>Review your answers</b>"),
+         _("Tap a number to see that answer, change who may see it, or change the answer itself.")],
+        item=line, button=lambda number, key: ButtonSpec(str(number), "item", key.encode()), page_action="page",
+        last_row=[ButtonSpec(_("Submit my answers"), "submit")],
+    )
 
 
 def review_item(conversation: CaucusConversation, key: ItemKey, *, full: bool = False) -> Reply:
@@ -393,32 +407,22 @@ _STEP_VIEWS: Mapping[CaucusStep, Callable[[CaucusConversation], Reply]] = {
 # After submission: making answers more private (names and share levels only, never the answers) ------
 def restrict_page(conversation: CaucusConversation, page: int = 0, *, receipt: Text | None = None) -> Reply:
     """Every answered item with who may see it; the numbered ones can still be made more private."""
-    keys = conversation.answers.answered(conversation.issues, conversation.mode)
-    pages = max(1, -(-len(keys) // REVIEW_PAGE_ITEMS))
-    page = min(max(page, 0), pages - 1)
-    first = page * REVIEW_PAGE_ITEMS
-    lines: list[Text | str] = [receipt, ""] if receipt is not None else []
-    lines += [
-        _("<b>Who may see your answers</b>"),
-        _("Until the joint session you can make an answer more private. Tap its number."),
-        _("🔒 Private · 👤 Mediator only · 👥 Joint session"),
-    ]
-    if pages > 1:
-        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
-    lines.append("")
-    numbers: list[ButtonSpec] = []
-    for number, key in enumerate(keys[first:first + REVIEW_PAGE_ITEMS], start=first + 1):
-        level = conversation.answers.share_level(key)
-        lines.append(Text("{number}. {icon} {name}", params={
-            "number": number, "icon": LEVEL_ICONS[level], "name": item_name(key, conversation.issues)}))
-        if level is not ShareLevel.PRIVATE:
-            numbers.append(ButtonSpec(str(number), "restrict_item", key.encode()))
-    rows = [numbers[index:index + _BUTTONS_PER_ROW] for index in range(0, len(numbers), _BUTTONS_PER_ROW)]
-    if pages > 1:
-        rows.append([ButtonSpec("◀", "restrict_page", str((page - 1) % pages)),
-                     ButtonSpec("▶", "restrict_page", str((page + 1) % pages))])
-    rows.append([ButtonSpec(_("Done"), "restrict_done")])
-    return Reply.of(*lines, buttons=rows)
+    answers = conversation.answers
+
+    def line(number: int, key: ItemKey) -> Text:
+        return Text("{number}. {icon} {name}", params={
+            "number": number, "icon": LEVEL_ICONS[answers.share_level(key)],
+            "name": item_name(key, conversation.issues)})
+
+    def button(number: int, key: ItemKey) -> ButtonSpec | None:
+        private = answers.share_level(key) is ShareLevel.PRIVATE
+        return None if private else ButtonSpec(str(number), "restrict_item", key.encode())
+
+    heading: list[Text | str] = [receipt, ""] if receipt is not None else []
+    heading += [_("<b>Who may see your answers</b>"),
+                _("Until the joint session you can make an answer more private. Tap its number.")]
+    return _item_pages(answers.answered(conversation.issues, conversation.mode), page, heading, item=line,
+                       button=button, page_action="restrict_page", last_row=[ButtonSpec(_("Done"), "restrict_done")])
 
 
 def restrict_item(conversation: CaucusConversation, key: ItemKey) -> Reply:
