@@ -22,8 +22,8 @@ from bot.views import (
     ranking_text,
     ratings_text,
 )
-from flows.caucus import CaucusConversation
-from flows.machines import OPTIONAL_STEPS, CaucusStep
+from flows.caucus import OPTIONAL_KIND_AT, CaucusConversation
+from flows.machines import CaucusStep
 from flows.model import (
     FIXED_SHARE,
     OPTIONAL_KINDS,
@@ -43,7 +43,6 @@ ROUND_CLOSED = _("This round of questions is closed. The mediator will be in tou
 ADDED_OPTION = _("The mediator added this option after you answered this issue. Please rate it before you submit.")
 REVIEW_PAGE_ITEMS = 10
 _BUTTONS_PER_ROW = 5
-_OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
 ITEM_OPTIONAL = frozenset(OPTIONAL_KINDS)
 LEVEL_ICONS: Mapping[ShareLevel, str] = {ShareLevel.PRIVATE: "🔒", ShareLevel.MEDIATOR: "👤", ShareLevel.JOINT: "👥"}
 
@@ -248,7 +247,7 @@ def _optional_step(conversation: CaucusConversation) -> Reply:
     question, why = _OPTIONAL_QUESTIONS[conversation.step]
     lines: list[Text | str] = [question, Text("<i>{why}</i>", params={"why": why}), "",
                                _("Type your answer, or skip this question.")]
-    current = conversation.answers.texts.get(_OPTIONAL_KIND_AT[conversation.step])
+    current = conversation.answers.texts.get(OPTIONAL_KIND_AT[conversation.step])
     if current:
         lines.append(_current(current))
     rows = _keep_button(conversation)

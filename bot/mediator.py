@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot import case_views, views
 from bot.caucus_views import ROUND_CLOSED
 from bot.i18n import Text, _, ngettext, user_text
@@ -260,8 +258,7 @@ async def _ask_text(turn: Turn, case_id: str, action: str, argument: str) -> Non
     if pending == "deadline":
         if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.JOINT:
             prompt = case_views.NEXT_DEADLINE_PROMPT
-        example = (turn.runtime.clock() + timedelta(days=14)).date().isoformat()
-        prompt = Text(prompt.msgid, params={"example": example})
+        prompt = Text(prompt.msgid, params={"example": case_rules.deadline_example(turn.runtime.clock())})
     await _show(turn, case_id, Reply.of(prompt, buttons=buttons))
 
 

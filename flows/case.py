@@ -28,6 +28,7 @@ __all__ = [
     "EditRights",
     "clean_option",
     "clean_unit",
+    "deadline_example",
     "edit_rights",
     "parse_deadline",
     "parse_scale_bound",
@@ -110,13 +111,18 @@ def parse_timezone(raw: str) -> str:
 _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 
 
+def deadline_example(now: datetime) -> str:
+    """A date to show as an example of a deadline: two weeks from now, in ISO form."""
+    return (now + timedelta(days=14)).date().isoformat()
+
+
 def parse_deadline(raw: str, locale: str, timezone: str, now: datetime) -> datetime:
     """A deadline typed as a date (ISO or the locale's short form): the end of that day, in UTC."""
     text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in raw.strip())
     try:
         day = date.fromisoformat(text) if _ISO_DATE.match(text) else parse_date(text, locale=locale)
     except (ValueError, IndexError, TypeError, OverflowError) as error:
-        raise InvalidInput("not_a_date", example=(now + timedelta(days=14)).date().isoformat()) from error
+        raise InvalidInput("not_a_date", example=deadline_example(now)) from error
     zone = ZoneInfo(timezone)
     try:
         deadline = datetime.combine(day, time(23, 59), tzinfo=zone).astimezone(UTC)

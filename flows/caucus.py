@@ -32,7 +32,7 @@ from flows.text import clean_text
 
 MAX_OPTION_CHARS = 300  # an option must fit a rating screen; a suggestion may become one
 
-__all__ = ["SUPPORTED_LANGUAGES", "CaucusConversation"]
+__all__ = ["OPTIONAL_KIND_AT", "SUPPORTED_LANGUAGES", "CaucusConversation"]
 
 SUPPORTED_LANGUAGES = ("en", "fr")
 
@@ -42,7 +42,8 @@ _ISSUE_STEPS = frozenset({
     CaucusStep.RANGE_HIGH, CaucusStep.RANGE_HOPE, CaucusStep.RATING, CaucusStep.SUGGEST_OPTION,
 })
 _BEFORE_ANSWERING = frozenset({CaucusStep.INVITED, CaucusStep.LANGUAGE, CaucusStep.CONSENT, CaucusStep.DECLINED})
-_OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
+# Which optional question each optional step asks.
+OPTIONAL_KIND_AT = dict(zip(OPTIONAL_STEPS, OPTIONAL_KINDS, strict=True))
 _RANGE_FIELD = {CaucusStep.RANGE_LOW: "low", CaucusStep.RANGE_HIGH: "high", CaucusStep.RANGE_HOPE: "hope"}
 _RANGE_TRIGGER = {CaucusStep.RANGE_LOW: "give_low", CaucusStep.RANGE_HIGH: "give_high",
                   CaucusStep.RANGE_HOPE: "give_hope"}
@@ -266,7 +267,7 @@ class CaucusConversation:
         if index is None or self.step not in _ISSUE_STEPS:
             return False
         if self.editing:  # back to the review once the item is done: only the ratings being edited go on
-            return index == self.cursor and self.step in {CaucusStep.RATING, CaucusStep.SUGGEST_OPTION}
+            return self.sees_options_of(issue_id)
         return index >= self.cursor
 
     def skip_options(self) -> None:
@@ -354,7 +355,7 @@ class CaucusConversation:
     def answer_optional(self, raw: str | None) -> None:
         """Answer the optional question on screen, or skip it (None), which removes an earlier answer."""
         self._expect(*OPTIONAL_STEPS)
-        kind = _OPTIONAL_KIND_AT[self.step]
+        kind = OPTIONAL_KIND_AT[self.step]
         if raw is None:
             self.answers.texts.pop(kind, None)
         else:
@@ -374,8 +375,8 @@ class CaucusConversation:
             return getattr(self.answers.ranges.get(issue, Range()), _RANGE_FIELD[self.step]) is not None
         if self.step in {CaucusStep.RANKING, CaucusStep.POINTS}:
             return self.priorities_complete()
-        if self.step in _OPTIONAL_KIND_AT:
-            return _OPTIONAL_KIND_AT[self.step] in self.answers.texts
+        if self.step in OPTIONAL_KIND_AT:
+            return OPTIONAL_KIND_AT[self.step] in self.answers.texts
         return False
 
     def keep_answer(self) -> None:
@@ -401,24 +402,21 @@ class CaucusConversation:
     # Review and submission --------------------------------------------------------------
     def set_share_level(self, item: ItemKey, level: ShareLevel) -> None:
         self._expect(CaucusStep.REVIEW)
-        if item not in self.items() or not self.answers.has(item):
-            raise StepMismatch("no such item")
-        if item.kind in FIXED_SHARE:
-            raise InvalidInput("range_private")
-        self._fire("set_share_level")
-        self.answers.share[item] = level
-        self.changed.add(item)
+        self._change_share(item, level, "set_share_level")
 
     def make_more_private(self, item: ItemKey, level: ShareLevel) -> None:
         """After submission: let fewer people read an item (never more; the caller checks the joint session)."""
         self._expect(CaucusStep.SUBMITTED)
+        self._change_share(item, level, "make_more_private", tighter_only=True)
+
+    def _change_share(self, item: ItemKey, level: ShareLevel, trigger: str, *, tighter_only: bool = False) -> None:
         if item not in self.items() or not self.answers.has(item):
             raise StepMismatch("no such item")
         if item.kind in FIXED_SHARE:
             raise InvalidInput("range_private")
-        if not level.protects_more_than(self.answers.share_level(item)):
+        if tighter_only and not level.protects_more_than(self.answers.share_level(item)):
             raise InvalidInput("not_more_private")
-        self._fire("make_more_private")
+        self._fire(trigger)
         self.answers.share[item] = level
         self.changed.add(item)
 
