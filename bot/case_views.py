@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from bot.formats import Amount, Moment
 from bot.i18n import Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
-from bot.views import STAGE_NAMES, STEP_NAMES
+from bot.views import STAGE_NAMES, STEP_NAMES, case_heading, shorten, submitted_line
 from flows.case import MAX_OPTIONS, EditRights
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, Issue, Option, PriorityMode, SeatStatus
@@ -53,10 +53,6 @@ PROMPTS: Mapping[str, Text] = {
 }
 
 
-def _short(text: str, limit: int = 28) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 NEXT_DEADLINE_PROMPT = _("Send the deadline of the next round as a date, for example {example}. "
                          "It ends at 23:59 in the case's time zone, and applies once you start that round.")
 
@@ -78,7 +74,7 @@ def case_list(cases: list[CaseInfo]) -> Reply:
           stage=STAGE_NAMES[CaseStage(info.stage)])
         for info in cases
     )
-    rows = [[ButtonSpec(Markup(f"{info.short_id} · {user_text(_short(info.title))}"), "open_case", info.id)]
+    rows = [[ButtonSpec(Markup(f"{info.short_id} · {user_text(shorten(info.title, 28))}"), "open_case", info.id)]
             for info in cases[:40]]
     return Reply.of(*lines, buttons=rows)
 
@@ -86,11 +82,9 @@ def case_list(cases: list[CaseInfo]) -> Reply:
 def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int) -> Reply:
     """The case's menu: where it stands, and every tool the mediator has."""
     stage = CaseStage(info.stage)
-    active = [seat for seat in seats if seat.step != CaucusStep.WITHDRAWN.value]
-    lines: list[Text | str] = [
-        _("<b>Case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
-        _("Stage: {stage} (round {round})", stage=STAGE_NAMES[stage], round=info.round),
-        _("Submitted: {count} of {total} parties.", count=sum(seat.submitted for seat in active), total=len(active)),
+    lines = [
+        *case_heading(info),
+        submitted_line(seats),
         _("Priorities: {mode}. Time zone: {zone}.", mode=MODE_NAMES[info.priority_mode], zone=info.timezone),
         _deadline_line(info, stage),
         ngettext("{count} mediator on this case.", "{count} mediators on this case.", mediators),
@@ -192,7 +186,7 @@ def invitations_view(seats: list[SeatStatus], codes: Mapping[str, str | None]) -
     rows: list[list[ButtonSpec]] = []
     for seat in seats:
         label = user_text(seat.label)
-        if seat.step == CaucusStep.WITHDRAWN.value:
+        if seat.withdrawn:
             lines.append(_("• {party}: withdrew", party=label))
             rows.append([ButtonSpec(_("🔗 New link for {party}", party=label), "new_link", seat.seat_id)])
         elif seat.joined:

@@ -209,7 +209,7 @@ async def show_summary(turn: Turn, args: list[str]) -> None:
 
 async def _summary(turn: Turn, info: CaseInfo) -> None:
     parties = await turn.tx.submitted_parties(info.id)
-    seats = [seat for seat in await turn.tx.seat_statuses(info.id) if seat.step != CaucusStep.WITHDRAWN.value]
+    seats = [seat for seat in await turn.tx.seat_statuses(info.id) if not seat.withdrawn]
     summary = build_summary(await turn.tx.issues(info.id), parties, info.priority_mode)
     await turn.reply(views.summary_view(info, summary, len(seats)), key_id=await turn.tx.case_key_id(info.id))
 

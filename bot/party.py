@@ -243,7 +243,7 @@ async def _announce_submission(turn: Turn, seat_id: str) -> None:
 async def announce_progress(turn: Turn, case_id: str, event: Text) -> None:
     """Tell the mediators what happened and how many parties have submitted; close the caucus when all have."""
     info = await turn.tx.case_info(case_id)
-    active = [seat for seat in await turn.tx.seat_statuses(case_id) if seat.step != CaucusStep.WITHDRAWN.value]
+    active = [seat for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
     submitted = sum(seat.submitted for seat in active)
     lines: list[Text | str] = [event, _("Case {case}: {count} of {total} parties have submitted.",
                                         case=info.short_id, count=submitted, total=len(active))]

@@ -19,6 +19,7 @@ __all__ = [
     "ITEM_NAMES",
     "LEVEL_NAMES",
     "RATING_NAMES",
+    "case_heading",
     "draft_step",
     "invalid_input",
     "item_name",
@@ -26,7 +27,9 @@ __all__ = [
     "points_text",
     "ranking_text",
     "ratings_text",
+    "shorten",
     "status_view",
+    "submitted_line",
     "summary_view",
 ]
 
@@ -171,10 +174,14 @@ def invalid_input(reason: str, details: Mapping[str, int | str]) -> Text:
     return Text(text.msgid, params=params)
 
 
+def shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def preview(text: str) -> Markup:
     """A short preview of an answer: the review screen never shows answers in full."""
-    short = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
-    return user_text(short)
+    return user_text(shorten(text, PREVIEW_CHARS))
 
 
 # Mediator side -------------------------------------------------------------------------------
@@ -206,24 +213,31 @@ def _when(moment: datetime | None, timezone: str) -> Text | Moment:
     return _("never") if moment is None else Moment(moment, timezone)
 
 
+def case_heading(info: CaseInfo) -> list[Text | str]:
+    """The first lines of the case menu and the status: the case, its stage and round."""
+    return [_("<b>Case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
+            _("Stage: {stage} (round {round})", stage=STAGE_NAMES[CaseStage(info.stage)], round=info.round)]
+
+
+def submitted_line(seats: list[SeatStatus]) -> Text:
+    """How many of the parties still taking part have submitted the round."""
+    active = [seat for seat in seats if not seat.withdrawn]
+    # A case always has two parties or more, so "parties" needs no plural forms.
+    return _("Submitted: {count} of {total} parties.", count=sum(seat.submitted for seat in active),
+             total=len(active))
+
+
 def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime) -> Reply:
     """Who is at which step, and who is late: never content."""
-    lines: list[Text | str] = [
-        _("<b>Case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
-        _("Stage: {stage} (round {round})", stage=STAGE_NAMES[CaseStage(info.stage)], round=info.round),
-    ]
+    lines = case_heading(info)
     if info.deadline is not None:
         lines.append(_("Deadline: {when}", when=Moment(info.deadline, info.timezone)))
-    lines.append("")
-    active = [seat for seat in seats if seat.step != CaucusStep.WITHDRAWN.value]
-    submitted = sum(seat.submitted for seat in active)
-    # A case always has two parties or more, so "parties" needs no plural forms.
-    lines.append(_("Submitted: {count} of {total} parties.", count=submitted, total=len(active)))
+    lines += ["", submitted_line(seats)]
     late = info.deadline is not None and now > info.deadline
     for seat in seats:
         lines.append(_("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
                        step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, info.timezone)))
-        if late and not seat.submitted and seat.step != CaucusStep.WITHDRAWN.value:
+        if late and not seat.submitted and not seat.withdrawn:
             lines.append(Text("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
     return Reply.of(*lines)
 

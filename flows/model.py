@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from flows.machines import CaucusStep
+
 
 class ShareLevel(enum.StrEnum):
     """Who may read a caucus item (DESIGN.md §4), from most to least protective."""
@@ -246,3 +248,7 @@ class SeatStatus:
     joined: bool
     submitted: bool
     last_activity: datetime | None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.step == CaucusStep.WITHDRAWN.value
