@@ -15,7 +15,18 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.local import LocalBot
 from bot.logs import configure_logging
-from bot.scenario import IssueAnswer, PartyScript, answer_issue, create_case, join, label, play_party
+from bot.scenario import (
+    IssueAnswer,
+    PartyScript,
+    answer_issue,
+    create_case,
+    join,
+    label,
+    play_party,
+    submit_answers,
+    tap,
+    type_text,
+)
 from bot.standin import BotApiStandIn
 from flows.model import InterestCategory as Cat
 from flows.model import ShareLevel
@@ -199,25 +210,16 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
         assert last is not None
         assert "Issue 1 of 2" in last.text
         assert "Why" in last.text
-        party.press("Security")
-        await second.settle()
-        party.press("Done")
-        await second.settle()
-        party.send_text("we need safety")
-        await second.settle()
-        party.press("Continue")  # no options to rate on this issue
-        await second.settle()
+        await tap(second, party, "Security")
+        await tap(second, party, "Done")
+        await type_text(second, party, "we need safety")
+        await tap(second, party, "Continue")  # no options to rate on this issue
         assert "Issue 2 of 2" in (party.last_message() or last).text
         await answer_issue(second, party, IssueAnswer("second position", (Cat.LAND,), "second words"), "en")
-        party.press(ISSUES[0])
-        await second.settle()
+        await tap(second, party, ISSUES[0])
         for _question in range(4):
-            party.press("Skip")
-            await second.settle()
-        party.press("Submit my answers")
-        await second.settle()
-        party.press("Yes, submit")
-        await second.settle()
+            await tap(second, party, "Skip")
+        await submit_answers(second, party, "en")
         before = len(standin.messages(MEDIATOR_ID))
         mediator.send_command("/summary", short_id)
         await second.settle()
