@@ -30,7 +30,7 @@ async def check_deadlines(runtime: Runtime, now: datetime) -> int:
                 if not reminder_due(now, deadline, info.timezone, last_reminded=party.last_reminded,
                                     last_activity=party.last_activity):
                     continue
-                await courier.send(party.chat_id, party.language or "en", party.user_hash, Reply.of(
+                await courier.send(party.chat_id, party.language, party.user_hash, Reply.of(
                     _("A gentle reminder: the mediator would like your answers by {deadline}. "
                       "/resume continues where you stopped; if you need more time, tell the mediator with /note.",
                       deadline=Moment(deadline, info.timezone))),

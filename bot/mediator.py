@@ -391,7 +391,7 @@ async def reject_join(turn: Turn, case_id: str, seat_id: str) -> None:
     await turn.tx.withdraw_seat(seat_id)
     invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
     if contact is not None:
-        await turn.send(contact.chat_id, contact.language or "en", contact.user_hash, Reply.of(
+        await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(
             _("Your access to this case has ended. If you think this is a mistake, please contact your mediator.")))
     await turn.reply(Reply.of(_("The person who joined as {party} was removed, and what they answered is erased.",
                                 party=user_text(invite.label))))
@@ -511,7 +511,7 @@ async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> None:
     """A neutral notice to a party, in its own chat and language (no answer is quoted unasked)."""
     contact = await turn.tx.party_contact(seat_id)
     if contact is not None:
-        await turn.send(contact.chat_id, contact.language or "en", contact.user_hash, notice,
+        await turn.send(contact.chat_id, contact.language, contact.user_hash, notice,
                         key_id=await turn.tx.seat_key_id(seat_id))
 
 

@@ -67,12 +67,14 @@ class Courier:
         self.tx = tx
 
     async def send(
-        self, chat_id: int, language: str, user_hash: str, reply: Reply, *,
+        self, chat_id: int, language: str | None, user_hash: str, reply: Reply, *,
         scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
     ) -> None:
-        """Queue ``reply`` for ``chat_id``, rendered in ``language``; ``edit`` replaces that message."""
-        texts = pack_lines(reply, translator(language))
-        keyboard = await self._keyboard(reply.buttons, translator(language), user_hash, scope)
+        """Queue ``reply`` for ``chat_id``, rendered in ``language`` (English when unknown); ``edit`` replaces
+        that message."""
+        rendering = translator(language)
+        texts = pack_lines(reply, rendering)
+        keyboard = await self._keyboard(reply.buttons, rendering, user_hash, scope)
         for index, text in enumerate(texts):
             last = index == len(texts) - 1
             await self.tx.enqueue(
@@ -88,7 +90,7 @@ class Courier:
         for mediator_hash in await self.tx.mediator_hashes(case_id):
             chat_id = runtime.mediator_chat(mediator_hash)
             if chat_id is not None:
-                language = await self.tx.language_of(mediator_hash) or "en"
+                language = await self.tx.language_of(mediator_hash)
                 await self.send(chat_id, language, mediator_hash, reply, scope=scope, key_id=key_id)
 
     async def _keyboard(
@@ -147,7 +149,7 @@ class Turn:
         await self.send(self.chat_id, self.language, self.user.user_hash, reply, scope=scope, key_id=key_id, edit=edit)
 
     async def send(
-        self, chat_id: int, language: str, user_hash: str, reply: Reply, *,
+        self, chat_id: int, language: str | None, user_hash: str, reply: Reply, *,
         scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
     ) -> None:
         """Queue ``reply`` for another chat (a mediator, a party), rendered in ``language``."""
