@@ -107,6 +107,7 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int) -> Reply:
     elif stage is CaseStage.CAUCUS:
         rows.append([ButtonSpec(_("⏹ Close this round"), "close_round")])
     elif stage is CaseStage.JOINT:
+        rows.append([ButtonSpec(_("📣 Joint summary for the parties"), "joint")])
         rows.append([ButtonSpec(_("🔁 Start round {round}", round=info.round + 1), "new_round")])
     return Reply.of(*lines, buttons=rows)
 

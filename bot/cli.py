@@ -8,8 +8,10 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from bot.config import ConfigError, environment, read_database_url, read_settings
+from bot.config import ConfigError, environment, read_database_url, read_master_key, read_settings
+from bot.i18n import LANGUAGES
 from bot.logs import configure_logging
 from storage.crypto import MasterKey
 
@@ -30,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("generate", help="print a new random master key (base64)")
     status = commands.add_parser("status", help="a case's progress (never content)")
     status.add_argument("case_id", help="the case's short id")
+    report = commands.add_parser("report", help="write a case's joint-session report (HTML) for its mediators")
+    report.add_argument("case_id", help="the case's short id")
+    report.add_argument("--output", type=Path, help="where to write it (default: caucus-<id>-report.html here)")
+    report.add_argument("--language", default="en", choices=sorted(LANGUAGES), help="the report's language")
     return parser
 
 
@@ -80,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(language=args.language))
         if args.command == "status":
             return _status(args.case_id)
+        if args.command == "report":
+            from bot.status import write_report  # noqa: PLC0415
+
+            env = environment(None)
+            return asyncio.run(write_report(read_database_url(env), read_master_key(env), args.case_id,
+                                            args.output, args.language))
         return asyncio.run(_run())
     except ConfigError as error:
         print(f"caucusbot: {error}", file=sys.stderr)

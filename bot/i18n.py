@@ -93,7 +93,8 @@ def _render_param(value: Any, translator: Translator) -> str:
     if isinstance(value, Localized):
         # Formatted numbers and dates are wrapped like user text: digits must not be reordered
         # by a right-to-left sentence around them.
-        return _FSI + html.escape(value.format(translator.language), quote=False) + _PDI
+        formatted = value.format(translator.language)
+        return _FSI + html.escape(formatted, quote=False) + _PDI if formatted else ""
     return html.escape(str(value), quote=False)
 
 

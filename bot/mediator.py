@@ -7,14 +7,16 @@ from bot.caucus_views import ROUND_CLOSED
 from bot.i18n import Text, _, ngettext, user_text
 from bot.party import notify_mediators
 from bot.replies import ButtonSpec, Reply
-from bot.turn import Scope, Turn, join_scope
+from bot.summaries import case_analysis, report_files
+from bot.summary_views import joint_summary, summary_message
+from bot.turn import Courier, Scope, Turn, join_scope
 from flows import case as case_rules
+from flows.analysis import Audience
 from flows.case import EditRights
 from flows.errors import InvalidInput
 from flows.machines import ANSWERING_STEPS, CaseStage, CaucusStep
 from flows.model import CaseInfo, Issue, Option, PriorityMode, Scale
 from flows.setup import MAX_ISSUES, MIN_ISSUES
-from flows.summary import build_summary
 from flows.text import MAX_TITLE_CHARS, clean_line
 
 __all__ = [
@@ -208,10 +210,21 @@ async def show_summary(turn: Turn, args: list[str]) -> None:
 
 
 async def _summary(turn: Turn, info: CaseInfo) -> None:
-    parties = await turn.tx.submitted_parties(info.id)
-    seats = [seat for seat in await turn.tx.seat_statuses(info.id) if not seat.withdrawn]
-    summary = build_summary(await turn.tx.issues(info.id), parties, info.priority_mode)
-    await turn.reply(views.summary_view(info, summary, len(seats)), key_id=await turn.tx.case_key_id(info.id))
+    """The summary message, then the chart and the report, all under the case's key in the outbox."""
+    analysis = await case_analysis(turn.tx, info)
+    key_id = await turn.tx.case_key_id(info.id)
+    await turn.reply(summary_message(info, analysis), key_id=key_id)
+    if not analysis.parties:
+        return
+    files = report_files(info, analysis, turn.language, turn.runtime.clock())
+    courier = Courier(turn.tx)
+    await courier.send_file(turn.chat_id, turn.language, _("Priorities, options and ranges of case {case}",
+                                                           case=info.short_id),
+                            files.chart, files.chart_name, photo=True, key_id=key_id)
+    await courier.send_file(turn.chat_id, turn.language, _("Report for the joint session of case {case}: "
+                                                           "open it in a browser, print it if you need paper.",
+                                                           case=info.short_id),
+                            files.report.encode(), files.report_name, key_id=key_id)
 
 
 # The case menu ----------------------------------------------------------------------------------------
@@ -447,6 +460,34 @@ async def _close_round_yes(turn: Turn, case_id: str, _argument: str, message_id:
     await show_menu(turn, case_id, edit=message_id)
 
 
+async def _joint(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    """Preview the joint summary exactly as the parties will read it, then ask before sending."""
+    info = await turn.tx.case_info(case_id)
+    if CaseStage(info.stage) is not CaseStage.JOINT:
+        raise InvalidInput("not_joint")
+    preview = joint_summary(info, await case_analysis(turn.tx, info, Audience.JOINT))
+    await _show(turn, case_id, Reply.of(
+        _("Each party will receive this, in their own language. Nothing else from the caucus is in it: only "
+          "what parties marked for the joint session, and results computed from that alone."),
+        "", *preview.lines,
+        buttons=[[ButtonSpec(_("📣 Send to every party"), "joint_send"), ButtonSpec(_("Cancel"), "menu")]]))
+
+
+async def _joint_send(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    info = await turn.tx.case_info(case_id)
+    if CaseStage(info.stage) is not CaseStage.JOINT:
+        raise InvalidInput("not_joint")
+    summary = joint_summary(info, await case_analysis(turn.tx, info, Audience.JOINT))
+    sent = 0
+    for seat in await turn.tx.seat_statuses(case_id):
+        if seat.joined and not seat.withdrawn and await turn.tx.party_contact(seat.seat_id) is not None:
+            await _tell_party(turn, seat.seat_id, summary)
+            sent += 1
+    await turn.reply(Reply.of(ngettext("The joint summary was sent to {count} party.",
+                                       "The joint summary was sent to {count} parties.", sent)), edit=message_id)
+    await show_menu(turn, case_id)
+
+
 async def _new_round(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
     info = await turn.tx.case_info(case_id)
     await _show(turn, case_id, case_views.confirm(
@@ -537,6 +578,8 @@ _SCREENS = {
     "open_invitations": _open_invitations_button,
     "close_round": _close_round,
     "close_round_yes": _close_round_yes,
+    "joint": _joint,
+    "joint_send": _joint_send,
     "new_round": _new_round,
     "new_round_yes": _new_round_yes,
 }

@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -110,6 +110,16 @@ class OutboxSender:
 
     async def _send(self, message: OutgoingMessage) -> None:
         markup = _markup(message.buttons)
+        if message.file is not None:
+            # Summaries and reports: Telegram's clients then refuse to forward or save them.
+            upload = InputFile(message.file, filename=message.filename)
+            if message.method == "photo":
+                await self._bot.send_photo(message.chat_id, upload, caption=message.text or None,
+                                           parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=True)
+            else:
+                await self._bot.send_document(message.chat_id, upload, caption=message.text or None,
+                                              parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=True)
+            return
         if message.method == "edit" and message.message_id is not None:
             try:
                 await self._bot.edit_message_text(

@@ -5,13 +5,14 @@ The demo plays a whole mediation with these; the end-to-end tests use them too.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import KW_ONLY, dataclass, field
 
 from bot.caucus_views import LEVEL_ICONS
 from bot.i18n import LANGUAGES, Text, _, plain, translator
 from bot.local import LocalBot
-from bot.standin import SimUser
+from bot.standin import BotApiStandIn, SimUser
 from bot.views import CATEGORY_NAMES, RATING_NAMES
 from flows.model import InterestCategory, Rating, ShareLevel
 
@@ -26,6 +27,7 @@ __all__ = [
     "label",
     "open_review_item",
     "play_party",
+    "received_text",
     "set_share_level",
     "submit_answers",
     "tap",
@@ -206,3 +208,13 @@ async def set_share_level(local: LocalBot, user: SimUser, number: int, level: Sh
     if icon in user.buttons():
         await tap(local, user, icon, language)
     await tap(local, user, _("Back to all answers"), language)
+
+
+def received_text(standin: BotApiStandIn, chat_id: int, since: int = 0) -> str:
+    """Everything the chat received from message ``since`` on: texts, captions, and the words of HTML documents."""
+    parts = []
+    for message in standin.messages(chat_id)[since:]:
+        parts.append(message.text)
+        if message.document is not None and message.document[0].endswith(".html"):
+            parts.append(html.unescape(re.sub(r"<[^>]+>", " ", message.document[1].decode("utf-8"))))
+    return "\n".join(parts)

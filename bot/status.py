@@ -1,14 +1,20 @@
-"""``caucusbot status CASE_ID``: a case's progress for the operator, never content."""
+"""The operator's case commands: ``caucusbot status CASE_ID`` (progress, never content) and
+``caucusbot report CASE_ID`` (the mediator's report, written to a file only the owner can read)."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
 from bot.config import Settings
+from bot.summaries import case_analysis, report_files
 from flows.machines import CaseStage, CaucusStep
-from storage.crypto import KeyRing
+from storage.crypto import KeyRing, MasterKey
 from storage.db import create_engine
 from storage.repository import Store
 
-__all__ = ["print_status"]
+__all__ = ["print_status", "write_report"]
 
 
 async def print_status(settings: Settings, short_id: str) -> int:
@@ -30,6 +36,33 @@ async def print_status(settings: Settings, short_id: str) -> int:
             when = seat.last_activity.isoformat(timespec="minutes") if seat.last_activity else "never"
             step = CaucusStep(seat.step).value
             print(f"  party {number}: {step:<20} last activity {when}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def write_report(database_url: str, master_key: MasterKey, short_id: str, output: Path | None,
+                       language: str) -> int:
+    """Write the case's joint-session report (HTML, owner-only permissions); 1 when no case has that id."""
+    engine = create_engine(database_url)
+    store = Store(engine, KeyRing(master_key))
+    try:
+        await store.open()
+        async with store.transaction() as tx:
+            assert tx is not None  # noqa: S101 - no update id, never a duplicate
+            case_id = await tx.case_id_for(short_id)
+            if case_id is None:
+                print(f"no case with id {short_id!r}")
+                return 1
+            info = await tx.case_info(case_id)
+            analysis = await case_analysis(tx, info)
+        files = report_files(info, analysis, language, datetime.now(UTC))
+        path = output or Path(files.report_name)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(files.report)
+        print(f"report of case {info.short_id} written to {path} "
+              f"({len(analysis.parties)} of {analysis.total_parties} parties submitted)")
         return 0
     finally:
         await engine.dispose()

@@ -83,6 +83,12 @@ class Courier:
                 message_id=edit if index == 0 else None,
             )
 
+    async def send_file(self, chat_id: int, language: str | None, caption: Text, file: bytes, filename: str, *,
+                        photo: bool = False, key_id: str | None = None) -> None:
+        """Queue a picture or a document for ``chat_id``, its caption rendered in ``language``."""
+        await self.tx.enqueue(chat_id, translator(language).render(caption), [], key_id=key_id,
+                              method="photo" if photo else "document", file=file, filename=filename)
+
     async def notify_mediators(self, runtime: Runtime, case_id: str, reply: Reply, *,
                                scope: Scope | None = None) -> None:
         """Tell every mediator of the case, each in their own language (skipped if no longer configured)."""

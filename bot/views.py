@@ -12,7 +12,6 @@ from bot.replies import ButtonSpec, Reply
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, InterestCategory, Issue, ItemKey, ItemKind, Rating, SeatStatus, ShareLevel
 from flows.setup import MAX_ISSUES, MAX_PARTIES, MIN_ISSUES, MIN_PARTIES, CaseDraft
-from flows.summary import Summary
 
 __all__ = [
     "CATEGORY_NAMES",
@@ -30,7 +29,6 @@ __all__ = [
     "shorten",
     "status_view",
     "submitted_line",
-    "summary_view",
 ]
 
 PREVIEW_CHARS = 60
@@ -152,6 +150,7 @@ INVALID_INPUT: Mapping[str, Text] = {
     "mode_locked": _("How parties give priorities can change only before a round starts."),
     "seat_taken": _("Someone has joined as this party. To replace them, remove the person who joined."),
     "gone": _("That issue or option no longer exists. Nothing was changed."),
+    "not_joint": _("The joint summary can be sent once every party has submitted or the round is closed."),
     "mediator_seat": _("This is a party's invitation link: forward it to the party. Opening it yourself "
                        "would take their seat."),
 }
@@ -239,53 +238,6 @@ def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime) -> Re
                        step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, info.timezone)))
         if late and not seat.submitted and not seat.withdrawn:
             lines.append(Text("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
-    return Reply.of(*lines)
-
-
-def summary_view(info: CaseInfo, summary: Summary, total_parties: int) -> Reply:
-    """The mediator's summary; holds only items the parties allowed the mediator to read."""
-    lines: list[Text | str] = [
-        _("<b>Summary of case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
-        _("Based on the answers of {count} of {total} parties.", count=len(summary.parties), total=total_parties),
-        "",
-        _("<b>Shared interests</b>"),
-    ]
-    if not summary.shared_interests:
-        lines.append(_("None yet: no interest category is held by two or more parties."))
-    for shared in summary.shared_interests:
-        lines.append(_("• {category}: shared by {count} parties",
-                       count=shared.party_count, category=CATEGORY_NAMES[shared.category]))
-        lines.extend(
-            Text("    {party} ({issue}): {words}", params={
-                "party": user_text(holder.party), "issue": user_text(holder.issue), "words": user_text(holder.words)})
-            for holder in shared.holders
-        )
-    lines += ["", _("<b>Priorities</b>")]
-    for party in summary.parties:
-        if party.ranking is not None:
-            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party),
-                                                            "order": ranking_text(party.ranking)}))
-        elif party.points is not None:
-            lines.append(Text("• {party}: {order}", params={"party": user_text(party.party),
-                                                            "order": points_text(party.points)}))
-        else:
-            lines.append(_("• {party}: kept private", party=user_text(party.party)))
-    lines += ["", _("<b>What each party shared</b>")]
-    for party in summary.parties:
-        lines.append(Text("<b>{party}</b>", params={"party": user_text(party.party)}))
-        if not party.items:
-            lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared)")}))
-        for item in party.items:
-            label = _item_label(item.kind, item.issue)
-            named: Text | str = ""
-            if item.categories:
-                named = Text(" [{names}]", params={"names": join_texts(CATEGORY_NAMES[c] for c in item.categories)})
-            text: Text | Markup = user_text(item.text)
-            if item.kind is ItemKind.RATINGS:
-                text = ratings_text(item.ratings)
-            lines.append(Text("  • {label}{named} ({level}): {text}", params={
-                "label": label, "named": named, "level": LEVEL_NAMES[item.level], "text": text,
-            }))
     return Reply.of(*lines)
 
 

@@ -6,6 +6,7 @@ reads and locks what it changes, and commits everything, outbox included, at onc
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -173,6 +174,9 @@ class OutgoingMessage:
     buttons: list[list[dict[str, str]]]
     message_id: int | None
     attempts: int
+    # For method "photo" or "document": the file and its name (``text`` is the caption).
+    file: bytes | None = None
+    filename: str = ""
 
 
 class _Keys:
@@ -300,9 +304,11 @@ class Store:
                     continue
                 assert row.payload_enc is not None  # noqa: S101 - pending rows keep their payload
                 payload = json.loads(cipher.decrypt(row.payload_enc, _outbox_context(row)))
+                file = payload.get("file")
                 messages.append(OutgoingMessage(
                     row.seq, payload["chat_id"], payload["method"], payload["text"],
                     payload["buttons"], payload.get("message_id"), row.attempts,
+                    base64.b64decode(file) if file is not None else None, payload.get("filename", ""),
                 ))
             return messages
 
@@ -1116,14 +1122,21 @@ class Transaction:
     async def enqueue(
         self, chat_id: int, text: str, buttons: list[list[dict[str, str]]], *,
         key_id: str | None = None, method: str = "send", message_id: int | None = None,
+        file: bytes | None = None, filename: str = "",
     ) -> None:
-        """Queue a message; encrypted under ``key_id`` (the party's or case's key) or the system key."""
+        """Queue a message; encrypted under ``key_id`` (the party's or case's key) or the system key.
+
+        With ``method`` "photo" or "document", ``file`` is sent with ``text`` as its caption.
+        """
         row = OutboxMessage(
             id=new_id(), key_id=key_id or self._system_key_id, chat_key=self.store.chat_key(chat_id),
             payload_enc=b"", status="pending", attempts=0, next_attempt_at=utcnow(), created_at=utcnow(),
         )
         cipher = await self._keys.cipher(row.key_id)
-        payload = {"chat_id": chat_id, "method": method, "text": text, "buttons": buttons, "message_id": message_id}
+        payload: dict[str, object] = {"chat_id": chat_id, "method": method, "text": text, "buttons": buttons,
+                                      "message_id": message_id}
+        if file is not None:
+            payload |= {"file": base64.b64encode(file).decode("ascii"), "filename": filename}
         row.payload_enc = cipher.encrypt(json.dumps(payload, ensure_ascii=False), _outbox_context(row))
         self.session.add(row)
 

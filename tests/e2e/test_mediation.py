@@ -23,6 +23,7 @@ from bot.scenario import (
     join,
     label,
     play_party,
+    received_text,
     submit_answers,
     tap,
     type_text,
@@ -99,7 +100,7 @@ async def _run_mediation(folder: Path) -> MediationRun:
         before = len(standin.messages(MEDIATOR_ID))
         mediator.send_command("/summary", short_id)
         await local.settle()
-        run.summary = "\n".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
+        run.summary = received_text(standin, MEDIATOR_ID, before)
         return run
     finally:
         await local.stop()
@@ -138,11 +139,15 @@ def test_summary_holds_exactly_the_consented_items(mediation: MediationRun) -> N
 def test_summary_shows_shared_interests_and_rankings_only_where_consented(mediation: MediationRun) -> None:
     """A party that kept its ranking private is listed as such; the others' rankings are shown."""
     summary = mediation.summary.replace("\u2068", "").replace("\u2069", "")  # isolates around party text
-    assert "Party B: kept private" in summary
-    assert "Party A: 1. Access to the spring, 2. Repair of the canal" in summary
-    assert "Shared interests" in summary
+    assert "No packages: Party B did not share their priorities with you." in summary
+    assert "Priorities: 1. Access to the spring, 2. Repair of the canal" in summary  # Party A's, in the report
+    assert summary.count("Priorities: 1.") == 2  # A's and C's rankings; B's stays private
     # Party B kept its interests on the first issue private: they do not count, not even as a category.
-    assert re.search(r"Livelihood and economy: shared by 2 parties\n.*Party A.*\n.*Party C", summary)
+    shared = re.search(r"• Livelihood and economy: (.*)", summary)
+    assert shared is not None
+    assert "Party A (" in shared.group(1)
+    assert "Party C (" in shared.group(1)
+    assert "Party B" not in shared.group(1)
 
 
 def test_no_party_receives_another_partys_text(mediation: MediationRun) -> None:
@@ -158,7 +163,7 @@ def test_no_party_receives_another_partys_text(mediation: MediationRun) -> None:
 
 def test_mediator_never_receives_private_items(mediation: MediationRun) -> None:
     """Nothing a party kept private reaches the mediator's chat, in any message."""
-    chat = "\n".join(m.text for m in mediation.standin.messages(MEDIATOR_ID))
+    chat = received_text(mediation.standin, MEDIATOR_ID)
     for party, markers in mediation.markers.items():
         for item, marker in markers.items():
             if _level(party, item) is ShareLevel.PRIVATE:
@@ -223,8 +228,7 @@ async def test_restart_resumes_at_the_same_step(standin: BotApiStandIn, tmp_path
         before = len(standin.messages(MEDIATOR_ID))
         mediator.send_command("/summary", short_id)
         await second.settle()
-        summary = "\n".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
-        assert "RESTART-POSITION" in summary
+        assert "RESTART-POSITION" in received_text(standin, MEDIATOR_ID, before)
     finally:
         await second.stop()
 
@@ -279,5 +283,7 @@ async def test_long_answers_in_emoji_reach_the_summary_whole(standin: BotApiStan
     mediator.send_command("/summary", short_id)
     await local.settle()
     assert [(call.method, call.description) for call in standin.calls() if not call.ok] == []
-    summary = "".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
-    assert (summary.count("🌾"), summary.count("💧")) == (2 * 1400, 2 * 1400 * 2)  # words: details and shared
+    message = "".join(m.text for m in standin.messages(MEDIATOR_ID)[before:])
+    assert message.count("💧") == 2 * 1400  # both parties' words, under their shared interest
+    report = received_text(standin, MEDIATOR_ID, before)
+    assert report.count("🌾") == 2 * 1400  # the positions, in the report

@@ -1,0 +1,199 @@
+"""The joint-session preparation report: one self-contained, printable HTML file.
+
+No external resource: the style is inline and the chart is embedded as a data URI, so the file
+opens the same offline, on a phone, or printed. The page takes the reader's language and
+direction; each piece of party text carries its own ``lang`` and ``dir``, so Arabic quoted in a
+French report (or French in an Arabic one) reads correctly.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime
+
+from bot.chart import RTL_LANGUAGES
+from bot.formats import Moment
+from bot.i18n import Text, Translator, _
+from bot.summary_views import (
+    AGENDA_KINDS,
+    band_text,
+    options_text,
+    package_note,
+    percent,
+    trade_off_text,
+)
+from bot.views import CATEGORY_NAMES, ITEM_NAMES, LEVEL_NAMES, RATING_NAMES
+from flows.analysis import Analysis, DisclosedItem, InterestHolder, PartyDisclosure
+from flows.model import CaseInfo
+
+__all__ = ["render_report"]
+
+_STYLE = """
+body{font-family:"DejaVu Sans",Arial,"Noto Sans","Noto Sans Arabic",sans-serif;max-width:60rem;margin:2rem auto;
+padding:0 1rem;color:#212529;line-height:1.45}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #dee2e6;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #dee2e6;padding:.3rem .5rem;text-align:start;
+vertical-align:top}.muted{color:#6c757d}.note{background:#fff3cd;padding:.5rem;border-radius:.3rem}
+q{quotes:"«" "»"}img{max-width:100%}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,img{break-inside:avoid}}
+"""
+
+
+def _direction(language: str) -> str:
+    return "rtl" if language in RTL_LANGUAGES else "ltr"
+
+
+def _party_text(text: str, language: str) -> str:
+    """Party text in its own language and direction (``auto`` when the language is unknown)."""
+    lang = f' lang="{html.escape(language)}"' if language else ""
+    direction = _direction(language) if language else "auto"
+    code = f' <span class="muted">({html.escape(language)})</span>' if language else ""
+    return f'<q{lang} dir="{direction}">{html.escape(text)}</q>{code}'
+
+
+def _name(text: str) -> str:
+    """A name the mediator typed (a party label, an issue title), isolated from the sentence."""
+    return f"<bdi>{html.escape(text)}</bdi>"
+
+
+class _Page:
+    def __init__(self, t: Translator) -> None:
+        self.t = t
+        self.parts: list[str] = []
+
+    def say(self, text: Text) -> str:
+        return self.t.render(text)
+
+    def heading(self, text: Text) -> None:
+        self.parts.append(f"<h2>{self.say(text)}</h2>")
+
+    def paragraph(self, content: str, css: str = "") -> None:
+        self.parts.append(f'<p class="{css}">{content}</p>' if css else f"<p>{content}</p>")
+
+    def items(self, entries: list[str], empty: Text, *, ordered: bool = False) -> None:
+        if not entries:
+            self.paragraph(self.say(empty), "muted")
+            return
+        tag = "ol" if ordered else "ul"
+        self.parts.append(f"<{tag}>" + "".join(f"<li>{entry}</li>" for entry in entries) + f"</{tag}>")
+
+
+def _holder(page: _Page, holder: InterestHolder) -> str:
+    words = f": {_party_text(holder.words, holder.language)}" if holder.words else ""
+    return f"{_name(holder.party)} ({_name(holder.issue.title)}){words}"
+
+
+def _common_ground(page: _Page, analysis: Analysis) -> None:
+    common = analysis.common_ground
+    page.heading(_("Shared interests"))
+    page.items([f"<b>{page.say(CATEGORY_NAMES[s.category])}</b><ul>"
+                + "".join(f"<li>{_holder(page, h)}</li>" for h in s.holders) + "</ul>"
+                for s in common.shared_interests],
+               _("None yet: no interest category is held by two or more parties."))
+    if common.matches:
+        page.paragraph(page.say(_("Similar words from different parties:")))
+        page.items([f"{_holder(page, m.first)} ≈ {_holder(page, m.second)} "
+                    f'<span class="muted">({percent(m.similarity)})</span>' for m in common.matches],
+                   _("None."))
+
+
+def _packages(page: _Page, analysis: Analysis) -> None:
+    search = analysis.packages
+    page.heading(_("Packages on the Pareto frontier"))
+    page.paragraph(page.say(_("Each package picks one option per issue. Satisfaction weighs each party's ratings "
+                              "by its priorities (100% = its ideal option on every issue). No other package "
+                              "does better for one party without doing worse for another.")), "muted")
+    if not search.packages:
+        if search.missing:
+            page.paragraph(page.say(_("No packages: {parties} did not share their priorities with you.",
+                                      parties=", ".join(search.missing))))
+        else:
+            page.paragraph(page.say(_("No packages: no issue has an option every party can accept.")))
+        return
+    header = "".join(f"<th>{page.say(_('Package {number}', number=n))}</th>"
+                     for n in range(1, len(search.packages) + 1))
+    rows = [f"<tr><th></th>{header}</tr>"]
+    for index, issue in enumerate(search.issues):
+        cells = "".join(f"<td>{_name(package.choices[index][1].text)}</td>" for package in search.packages)
+        rows.append(f"<tr><th>{_name(issue.title)}</th>{cells}</tr>")
+    for index, party in enumerate(search.parties):
+        cells = "".join(f"<td>{percent(package.utilities[index])}</td>" for package in search.packages)
+        rows.append(f"<tr><th>{_name(party)}</th>{cells}</tr>")
+    page.parts.append("<table>" + "".join(rows) + "</table>")
+    page.paragraph(page.say(package_note(search)), "note")
+    if search.excluded:
+        page.paragraph(page.say(_("Left out, no option acceptable to all: {issues}",
+                                  issues=", ".join(i.title for i in search.excluded))), "muted")
+    if search.unshared:
+        page.paragraph(page.say(_("Left out, not every party shared its ratings: {issues}",
+                                  issues=", ".join(i.title for i in search.unshared))), "muted")
+
+
+def _item(page: _Page, item: DisclosedItem) -> str:
+    name = ITEM_NAMES[item.kind]
+    label = page.say(Text(name.msgid, params={"issue": "\u2068" + (item.issue.title if item.issue else "") + "\u2069"})
+                     if item.kind.per_issue else name)
+    level = page.say(LEVEL_NAMES[item.level])
+    if item.ratings:
+        body = "; ".join(f"{_name(option.text)}: {page.say(RATING_NAMES[rating])}" for option, rating in item.ratings)
+    else:
+        body = _party_text(item.text, item.language) if item.text else ""
+    categories = ""
+    if item.categories:
+        categories = " [" + ", ".join(page.say(CATEGORY_NAMES[c]) for c in item.categories) + "]"
+    return f"<b>{label}</b>{categories} <span class=\"muted\">({level})</span>: {body}"
+
+
+def _disclosure(page: _Page, disclosure: PartyDisclosure) -> None:
+    page.parts.append(f"<h3>{_name(disclosure.party)}</h3>")
+    entries = []
+    if disclosure.ranking is not None:
+        entries.append(page.say(_("Priorities: {order}", order=", ".join(
+            f"{place}. {issue.title}" for place, issue in enumerate(disclosure.ranking, 1)))))
+    if disclosure.points is not None:
+        entries.append(page.say(_("Priorities: {order}", order="; ".join(
+            f"{issue.title}: {points}" for issue, points in disclosure.points))))
+    entries += [_item(page, item) for item in disclosure.items]
+    page.items(entries, _("(nothing shared)"))
+
+
+def render_report(info: CaseInfo, analysis: Analysis, t: Translator, *, chart: bytes | None,
+                  generated: datetime) -> str:
+    """The whole report as one HTML document in ``t``'s language."""
+    page = _Page(t)
+    title = page.say(_("Summary of case {case}", case=info.short_id))
+    page.parts.append(f"<h1>{title}: {_name(info.title)}</h1>")
+    page.paragraph(page.say(_("Confidential: prepared for the mediators of this case. Generated {when}.",
+                              when=Moment(generated, info.timezone))), "note")
+    page.paragraph(page.say(_("Based on the answers of {count} of {total} parties.", count=len(analysis.parties),
+                              total=analysis.total_parties)))
+    page.heading(_("Agenda proposal for the joint session"))
+    page.items([" ↔ ".join(_name(issue.title) for issue in item.issues)
+                + f' <span class="muted">({page.say(AGENDA_KINDS[item.kind])})</span>' for item in analysis.agenda],
+               _("No issues."), ordered=True)
+    if chart is not None:
+        alt = html.escape(page.say(_("Chart: priorities by party, option acceptability and range overlaps")), True)
+        page.parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{base64.b64encode(chart).decode()}"></p>')
+    _common_ground(page, analysis)
+    page.heading(_("Options every party can accept"))
+    page.items([page.say(options_text(entry)) for entry in analysis.options], _("No issue has options yet."))
+    page.heading(_("Trade-offs"))
+    page.items([page.say(trade_off_text(trade)) for trade in analysis.trade_offs],
+               _("None found: the parties' priorities do not differ in a way that suggests one."))
+    _packages(page, analysis)
+    if analysis.overlaps:
+        page.heading(_("Acceptable ranges (for the mediator only: never shown to the parties)"))
+        page.items([page.say(band_text(overlap)) for overlap in analysis.overlaps], _("No quantitative issue."))
+    page.heading(_("Divergences"))
+    page.items([_name(d.issue.title) + ("<ul>" + "".join(f"<li>{_holder(page, h)}</li>" for h in d.interests)
+                                        + "</ul>" if d.interests else "") for d in analysis.divergences],
+               _("None: every issue has some common ground."))
+    page.heading(_("What each party shared"))
+    for disclosure in analysis.disclosures:
+        _disclosure(page, disclosure)
+    language = t.language
+    body = "\n".join(page.parts)
+    return (f'<!DOCTYPE html>\n<html lang="{language}" dir="{_direction(language)}">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
