@@ -228,5 +228,5 @@ def render_chart(analysis: Analysis, t: Translator, title: str) -> bytes:
     y = _overlaps(canvas, y, analysis, t)
     image = image.crop((0, 0, WIDTH, min(height, y + MARGIN)))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()

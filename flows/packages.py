@@ -32,6 +32,8 @@ _DECIMALS = 9
 _TOLERANCE = 1e-9
 # How many of the best packages met by the Lagrangian search are improved by local search, time permitting.
 _LOCAL_STARTS = 32
+# At most this many perturbations of the best package are tried after that, time permitting.
+_KICKS = 300
 
 Matrix = NDArray[np.float64]
 
@@ -164,6 +166,23 @@ def _pareto_improve(matrices: list[Matrix], options: list[int]) -> list[int]:
     return options
 
 
+def _kick(matrices: list[Matrix], pool: dict[tuple[int, ...], Matrix], bound: float, deadline: float) -> None:
+    """Iterated local search: perturb the best package on a few issues and improve it again, until the
+    bound is met, the time is up or ``_KICKS`` tries are spent (a fixed seed keeps runs repeatable)."""
+    rng = np.random.default_rng(0)
+    best = max(pool, key=lambda key: _key(pool[key]))
+    for _ in range(_KICKS):
+        if _key(pool[best])[0] >= bound - _TOLERANCE or time.perf_counter() > deadline:
+            return
+        options = list(best)
+        for issue in rng.choice(len(matrices), size=min(3, len(matrices)), replace=False):
+            options[issue] = int(rng.integers(len(matrices[issue])))
+        improved = tuple(_pareto_improve(matrices, _improve_worst(matrices, options, deadline)))
+        pool.setdefault(improved, _utilities(matrices, list(improved)))
+        if _key(pool[improved]) > _key(pool[best]):
+            best = improved
+
+
 def _lagrangian(matrices: list[Matrix], limit: int, budget_s: float, iterations: int) -> SearchResult:
     parties = matrices[0].shape[1]
     deadline = time.perf_counter() + budget_s
@@ -195,6 +214,7 @@ def _lagrangian(matrices: list[Matrix], limit: int, budget_s: float, iterations:
             break
         improved = _pareto_improve(matrices, _improve_worst(matrices, list(start), deadline))
         pool.setdefault(tuple(improved), _utilities(matrices, improved))
+    _kick(matrices, pool, bound, deadline)
     keys = list(pool)
     points = np.array([pool[key] for key in keys])
     frontier = _undominated_rows(points, _best_first(points), limit)
