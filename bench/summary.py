@@ -152,7 +152,8 @@ def _quality() -> None:
             start = time.perf_counter()
             found = search_packages(matrices, exact_limit=0)
             times.append(time.perf_counter() - start)
-            assert exact.best is not None and found.best is not None
+            assert exact.best is not None
+            assert found.best is not None
             shares.append(found.best.worst / exact.best.worst)
             optimal += abs(found.best.worst - exact.best.worst) < 1e-9
         print(f"  bounded search vs exact, {parties} parties × {issues} issues × {options} options, 50 cases: "
