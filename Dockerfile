@@ -9,7 +9,9 @@ COPY flows ./flows
 COPY storage ./storage
 COPY locales ./locales
 # The same install step as CI (pip builds the package and compiles the catalogs).
-RUN pip install --no-cache-dir ".[postgres]" && rm -rf /src
+# EXTRAS: "postgres,matching" adds cross-language matching of interests (about 100 MB more).
+ARG EXTRAS=postgres,matching
+RUN pip install --no-cache-dir ".[${EXTRAS}]" && rm -rf /src
 
 USER caucus
 WORKDIR /data

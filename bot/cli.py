@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the bot (polling)")
     demo = commands.add_parser("demo", help="run a scripted mediation against a local Bot API stand-in")
     demo.add_argument("--language", default="en", choices=("en", "fr"), help="the parties' language")
+    demo.add_argument("--save", type=Path, metavar="DIR", help="save the chart and the report the mediator receives")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the schema migrations")
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from bot.demo import run_demo  # noqa: PLC0415
 
-            return asyncio.run(run_demo(language=args.language))
+            return asyncio.run(run_demo(language=args.language, save=args.save))
         if args.command == "status":
             return _status(args.case_id)
         if args.command == "report":

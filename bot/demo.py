@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from bot.config import Settings
+from bot.i18n import _
 from bot.local import LocalBot
-from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party
-from bot.standin import BotApiStandIn, ChatEvent
+from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party, tap
+from bot.standin import BotApiStandIn, ChatEvent, ChatMessage
 from flows.model import InterestCategory as Cat
 from flows.model import Rating, ShareLevel
 from storage.crypto import MasterKey
@@ -74,6 +75,17 @@ def demo_scripts(language: str) -> dict[str, PartyScript]:
     }
 
 
+def _saved(message: ChatMessage, folder: Path | None) -> str:
+    """The file a message carried: its name, and where it was saved when asked."""
+    name, content = message.document if message.document is not None else ("caucus-chart.png", message.photo or b"")
+    if folder is None:
+        return f"file {name}, {len(content):,} bytes"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(content)
+    return f"saved to {path}"
+
+
 def _readable(text: str) -> str:
     """Drop the Unicode isolates around party text: invisible in chat apps, odd glyphs in a terminal."""
     return text.replace("\u2068", "").replace("\u2069", "")
@@ -98,8 +110,10 @@ def format_transcript(title: str, events: list[ChatEvent]) -> str:
     return "\n".join(lines)
 
 
-async def run_demo(language: str = "en") -> int:
-    """Run the scripted mediation and print the transcripts and the mediator's summary."""
+async def run_demo(language: str = "en", save: Path | None = None) -> int:
+    """Run the scripted mediation and print the transcripts, the mediator's summary and the joint summary.
+
+    With ``save``, the chart and the report the mediator received are written into that folder."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="caucus-demo-") as folder, BotApiStandIn() as standin:
         settings = Settings(
@@ -121,6 +135,12 @@ async def run_demo(language: str = "en") -> int:
             summary_from = len(standin.messages(MEDIATOR_ID))
             mediator.send_command("/summary", short_id)
             await local.settle()
+            summary_to = len(standin.messages(MEDIATOR_ID))
+            joint_from = len(standin.messages(users[DEMO_PARTIES[0]].user_id))
+            mediator.send_command("/cases", short_id)
+            await local.settle()
+            await tap(local, mediator, _("📣 Joint summary for the parties"))
+            await tap(local, mediator, _("📣 Send to every party"))
         finally:
             await local.stop()
         for party, user in users.items():
@@ -129,7 +149,14 @@ async def run_demo(language: str = "en") -> int:
         print(format_transcript("Mediator (private chat)", standin.events(MEDIATOR_ID)))
         print()
         print("=== The mediator's summary ===")
-        for message in standin.messages(MEDIATOR_ID)[summary_from:]:
+        for message in standin.messages(MEDIATOR_ID)[summary_from:summary_to]:
+            if message.document is not None or message.photo is not None:
+                print(f"[{_saved(message, save)}] {_readable(message.text)}")
+            else:
+                print(_readable(message.text))
+        print()
+        print(f"=== The joint summary, as {DEMO_PARTIES[0]} received it ===")
+        for message in standin.messages(users[DEMO_PARTIES[0]].user_id)[joint_from:]:
             print(_readable(message.text))
         print()
         print(f"Demo finished in {time.monotonic() - started:.1f} s: real bot, SQLite, AES-GCM, "

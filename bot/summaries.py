@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,23 +31,20 @@ def _detect(text: str) -> str:
     return detect_language(text)
 
 
-def _match(texts: Sequence[str]) -> list[tuple[int, int, float]]:
-    from flows.matching import best_matcher  # noqa: PLC0415 - the matcher loads on first use
+def _match(entries: Sequence[tuple[str, str]]) -> list[tuple[int, int, float]]:
+    from flows.matching import match_across_parties  # noqa: PLC0415 - the matcher loads on first use
 
-    if len(texts) < 2:
-        return []
-    matcher = best_matcher()
-    similarity = matcher.similarity(texts, texts)
-    return [(i, j, float(similarity[i, j])) for i in range(len(texts)) for j in range(i + 1, len(texts))
-            if similarity[i, j] >= matcher.threshold]
+    return [(pair.first, pair.second, pair.similarity) for pair in match_across_parties(entries).pairs]
 
 
 async def case_analysis(tx: Transaction, info: CaseInfo, audience: Audience = Audience.MEDIATOR) -> Analysis:
     """The analysis of the parties who submitted in the current round, for ``audience``."""
     parties = await tx.submitted_parties(info.id)
     seats = [seat for seat in await tx.seat_statuses(info.id) if not seat.withdrawn]
-    return analyse(await tx.issues(info.id), parties, mode=info.priority_mode, audience=audience,
-                   total_parties=len(seats), detect=_detect, match=_match)
+    issues = await tx.issues(info.id)
+    # In a thread: the package search and the matcher take up to a second of CPU on a large case.
+    return await asyncio.to_thread(analyse, issues, parties, mode=info.priority_mode, audience=audience,
+                                   total_parties=len(seats), detect=_detect, match=_match)
 
 
 def report_files(info: CaseInfo, analysis: Analysis, language: str, generated: datetime) -> ReportFiles:

@@ -360,15 +360,15 @@ class Analysis:
 
 # Matching interests across parties and languages -------------------------------------------------------
 Detector = Callable[[str], str]
-# Pairs (i, j, similarity) of texts at least as similar as the matcher's threshold.
-Matcher = Callable[[Sequence[str]], list[tuple[int, int, float]]]
+# Given (party, text) entries, pairs (i, j, similarity) of entries that say much the same thing.
+Matcher = Callable[[Sequence[tuple[str, str]]], list[tuple[int, int, float]]]
 
 
 def _no_language(_text: str) -> str:
     return ""
 
 
-def _no_matches(_texts: Sequence[str]) -> list[tuple[int, int, float]]:
+def _no_matches(_entries: Sequence[tuple[str, str]]) -> list[tuple[int, int, float]]:
     return []
 
 
@@ -407,7 +407,7 @@ def _matches(holders: Sequence[InterestHolder], match: Matcher) -> tuple[Interes
     worded = [holder for holder in holders if holder.words]
     found = [
         InterestMatch(worded[i], worded[j], similarity)
-        for i, j, similarity in match([holder.words for holder in worded])
+        for i, j, similarity in match([(holder.party, holder.words) for holder in worded])
         if worded[i].party != worded[j].party
     ]
     return tuple(sorted(found, key=lambda m: -m.similarity))

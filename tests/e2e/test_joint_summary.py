@@ -75,8 +75,10 @@ async def test_summary_sends_a_message_a_chart_and_a_report(standin: BotApiStand
     name, content = documents[0].document
     assert name == f"caucus-{case}-report.html"
     assert content.startswith(b'<!DOCTYPE html>\n<html lang="en" dir="ltr">')
-    assert b"http://" not in content and b"https://" not in content  # self-contained
-    assert photos[0].protect_content and documents[0].protect_content
+    assert b"http://" not in content
+    assert b"https://" not in content
+    assert photos[0].protect_content
+    assert documents[0].protect_content
     text = received_text(standin, MEDIATOR_ID, before)
     for marker in ("NORTH-JOINT-POSITION", "SOUTH-MEDIATOR-POSITION", "SOUTH-JOINT-WHY"):
         assert marker in text

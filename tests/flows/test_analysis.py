@@ -70,7 +70,7 @@ def test_options_all_can_accept_are_ranked_by_worst_then_product_then_sum() -> N
     analysis = analyse(ISSUES, [a, b, c])
     water, grazing = analysis.options
     assert [r.option for r in water.acceptable] == [PUMP, WELL]  # worst: acceptable beats could-live-with
-    assert [r.ratings for r in water.acceptable][0] == (R.ACCEPTABLE,) * 3
+    assert next(r.ratings for r in water.acceptable) == (R.ACCEPTABLE,) * 3
     # Corridor: worst acceptable, product 2·3·2 = 12; fence: worst could-live-with.
     assert [r.option for r in grazing.acceptable] == [CORRIDOR, FENCE]
     assert analysis.common_ground.compatible_issues == (WATER, GRAZING)
@@ -212,7 +212,7 @@ def test_matches_across_parties_only() -> None:
     """The matcher's pairs within one party are dropped; pairs across parties are kept, best first."""
     a, b = _party("A"), _party("B")
 
-    def match(texts: object) -> list[tuple[int, int, float]]:
+    def match(entries: object) -> list[tuple[int, int, float]]:
         return [(0, 1, 0.9), (0, 2, 0.8), (1, 3, 0.95)]  # A/A, A/B, A/B by holder order
 
     matches = analyse(ISSUES, [a, b], match=match).common_ground.matches
