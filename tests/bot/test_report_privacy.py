@@ -185,7 +185,7 @@ def test_canaries_in_every_private_item_never_appear() -> None:
                     "land": Range(Decimal(10), Decimal(90), Decimal(77))},
             texts={kind: CANARY.format(number, kind.value) for kind in OPTIONAL_KINDS},
         )
-        answers.share = {key: ShareLevel.PRIVATE for key in answers.items(ISSUES)}
+        answers.share = dict.fromkeys(answers.items(ISSUES), ShareLevel.PRIVATE)
         parties.append(answers)
     message, _chart, report = _mediator_outputs(parties, "en")
     report = re.sub(rb'src="data:image/png;base64,[^"]*"', b"", report)  # the chart: compared as bytes above
