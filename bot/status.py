@@ -4,46 +4,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
 from bot.summaries import case_analysis, report_files
 from flows.machines import CaseStage, CaucusStep
+from flows.model import CaseInfo
 from storage.crypto import KeyRing, MasterKey
 from storage.db import create_engine
-from storage.repository import Store
+from storage.repository import Store, Transaction
 
 __all__ = ["print_status", "write_report"]
 
 
-async def print_status(settings: Settings, short_id: str) -> int:
-    """Print each party's step and last activity; 1 when no case has that id."""
-    engine = create_engine(settings.database_url)
-    store = Store(engine, KeyRing(settings.master_key))
-    try:
-        await store.open()
-        async with store.transaction() as tx:
-            assert tx is not None  # noqa: S101 - no update id, never a duplicate
-            case_id = await tx.case_id_for(short_id)
-            if case_id is None:
-                print(f"no case with id {short_id!r}")
-                return 1
-            info = await tx.case_info(case_id)
-            seats = await tx.seat_statuses(case_id)
-        print(f"case {info.short_id}: stage {CaseStage(info.stage).value}, round {info.round}")
-        for number, seat in enumerate(seats, start=1):
-            when = seat.last_activity.isoformat(timespec="minutes") if seat.last_activity else "never"
-            step = CaucusStep(seat.step).value
-            print(f"  party {number}: {step:<20} last activity {when}")
-        return 0
-    finally:
-        await engine.dispose()
-
-
-async def write_report(database_url: str, master_key: MasterKey, short_id: str, output: Path | None,
-                       language: str) -> int:
-    """Write the case's joint-session report (HTML, owner-only permissions); 1 when no case has that id."""
+@asynccontextmanager
+async def _case(database_url: str, master_key: MasterKey, short_id: str) -> AsyncIterator[
+        tuple[Transaction, CaseInfo] | None]:
+    """One transaction on the case with this short id, or None (after saying so) when there is none."""
     engine = create_engine(database_url)
     store = Store(engine, KeyRing(master_key))
     try:
@@ -53,16 +33,42 @@ async def write_report(database_url: str, master_key: MasterKey, short_id: str, 
             case_id = await tx.case_id_for(short_id)
             if case_id is None:
                 print(f"no case with id {short_id!r}")
-                return 1
-            info = await tx.case_info(case_id)
-            analysis = await case_analysis(tx, info)
-        files = report_files(info, analysis, language, datetime.now(UTC))
-        path = output or Path(files.report_name)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(files.report)
-        print(f"report of case {info.short_id} written to {path} "
-              f"({len(analysis.parties)} of {analysis.total_parties} parties submitted)")
-        return 0
+                yield None
+            else:
+                yield tx, await tx.case_info(case_id)
     finally:
         await engine.dispose()
+
+
+async def print_status(settings: Settings, short_id: str) -> int:
+    """Print each party's step and last activity; 1 when no case has that id."""
+    async with _case(settings.database_url, settings.master_key, short_id) as found:
+        if found is None:
+            return 1
+        tx, info = found
+        seats = await tx.seat_statuses(info.id)
+    print(f"case {info.short_id}: stage {CaseStage(info.stage).value}, round {info.round}")
+    for number, seat in enumerate(seats, start=1):
+        when = seat.last_activity.isoformat(timespec="minutes") if seat.last_activity else "never"
+        step = CaucusStep(seat.step).value
+        print(f"  party {number}: {step:<20} last activity {when}")
+    return 0
+
+
+async def write_report(database_url: str, master_key: MasterKey, short_id: str, output: Path | None,
+                       language: str) -> int:
+    """Write the case's joint-session report (HTML, owner-only permissions); 1 when no case has that id."""
+    async with _case(database_url, master_key, short_id) as found:
+        if found is None:
+            return 1
+        tx, info = found
+        analysis = await case_analysis(tx, info)
+    files = report_files(info, analysis, language, datetime.now(UTC))
+    path = output or Path(files.report_name)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode on open: the report must not stay readable
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(files.report)
+    print(f"report of case {info.short_id} written to {path} "
+          f"({len(analysis.parties)} of {analysis.total_parties} parties submitted)")
+    return 0
