@@ -17,6 +17,7 @@ from bot.views import (
     RATING_NAMES,
     item_name,
     join_texts,
+    language_buttons,
     points_text,
     preview,
     ranking_text,
@@ -79,7 +80,7 @@ def language_choice(suggested: str) -> Reply:
     ordered = sorted(LANGUAGES, key=lambda code: code != suggested)
     return Reply.of(
         _("Welcome. Please choose your language."),
-        buttons=[[ButtonSpec(LANGUAGES[code], "lang", code) for code in ordered]],
+        buttons=language_buttons(ordered, "lang"),
     )
 
 

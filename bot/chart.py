@@ -22,8 +22,6 @@ from flows.model import Rating
 
 __all__ = ["BAND_NAMES", "RATING_WORDS", "render_chart"]
 
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
-
 RATING_WORDS: Mapping[Rating, Text] = {
     Rating.IDEAL: _("Ideal"),
     Rating.ACCEPTABLE: _("Acceptable"),
@@ -220,7 +218,7 @@ def render_chart(analysis: Analysis, t: Translator, title: str) -> bytes:
               + (min(option_rows, MAX_OPTION_ROWS + len(analysis.options)) + 4) * ROW + 60
               + len(analysis.overlaps) * 2 * ROW + 60)
     image = Image.new("RGB", (WIDTH, height), (255, 255, 255))
-    canvas = _Canvas(ImageDraw.Draw(image), t.language in RTL_LANGUAGES)
+    canvas = _Canvas(ImageDraw.Draw(image), t.rtl)
     canvas.text(MARGIN, MARGIN, title, size=24, width=WIDTH - 2 * MARGIN)
     y = MARGIN + 48
     y = _priorities(canvas, y, analysis, t)

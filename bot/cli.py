@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (polling)")
     demo = commands.add_parser("demo", help="run a scripted mediation against a local Bot API stand-in")
-    demo.add_argument("--language", default="en", choices=("en", "fr"), help="the parties' language")
+    demo.add_argument("--language", default="en", choices=sorted(LANGUAGES), help="the parties' language")
     demo.add_argument("--save", type=Path, metavar="DIR", help="save the chart and the report the mediator receives")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

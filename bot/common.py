@@ -5,8 +5,9 @@ from __future__ import annotations
 from bot import mediator
 from bot.i18n import LANGUAGES, Text, _
 from bot.party import ask_forget, ask_note, open_invite, show_step
-from bot.replies import ButtonSpec, Reply
+from bot.replies import Reply
 from bot.turn import Scope, Turn
+from bot.views import language_buttons
 
 __all__ = [
     "cancel",
@@ -109,7 +110,7 @@ async def show_language_menu(turn: Turn) -> None:
     """/language: the languages, on buttons."""
     await turn.reply(
         Reply.of(_("Choose your language."),
-                 buttons=[[ButtonSpec(name, "setlang", code) for code, name in LANGUAGES.items()]]),
+                 buttons=language_buttons(LANGUAGES, "setlang")),
         scope=Scope("user", turn.user.user_hash, turn.user.version),
     )
 

@@ -24,6 +24,7 @@ from babel.messages.pofile import read_po
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
+    "RTL_LANGUAGES",
     "Localized",
     "Markup",
     "Text",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 DEFAULT_LANGUAGE = "en"
+# Languages written right to left: their messages start each paragraph with a right-to-left mark.
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+_RLM = "\u200f"
 LANGUAGES: Mapping[str, str] = {"en": "English", "fr": "Français"}
 _DOMAIN = "caucus"
 _FSI, _PDI = "\u2068", "\u2069"
@@ -121,6 +125,17 @@ class Translator:
     def __init__(self, language: str) -> None:
         self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
         self._translations = _catalog(self.language)
+
+    @property
+    def rtl(self) -> bool:
+        return self.language in RTL_LANGUAGES
+
+    def paragraphs(self, rendered: str) -> str:
+        """Rendered text as the reader's app should lay it out: right to left from the first character on, for a
+        right-to-left language, even where a paragraph starts with a name or a number in another script."""
+        if not self.rtl or not rendered:
+            return rendered
+        return _RLM + rendered.replace("\n", "\n" + _RLM)
 
     def render(self, text: Text | str) -> str:
         if isinstance(text, str):

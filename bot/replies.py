@@ -104,7 +104,7 @@ def pack_lines(reply: Reply, translator: Translator) -> list[str]:
     current: list[str] = []
     size = 0
     for line in reply.lines:
-        rendered = translator.render(line)
+        rendered = translator.paragraphs(translator.render(line))
         parts = [rendered] if _visible_length(rendered) <= MAX_MESSAGE_CHARS else _split_line(
             rendered, MAX_MESSAGE_CHARS)
         for part in parts:

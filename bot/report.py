@@ -12,9 +12,8 @@ import base64
 import html
 from datetime import datetime
 
-from bot.chart import RTL_LANGUAGES
 from bot.formats import Moment
-from bot.i18n import Text, Translator, _
+from bot.i18n import RTL_LANGUAGES, Text, Translator, _
 from bot.summary_views import (
     AGENDA_KINDS,
     band_text,

@@ -86,7 +86,8 @@ class Courier:
     async def send_file(self, chat_id: int, language: str | None, caption: Text, file: bytes, filename: str, *,
                         photo: bool = False, key_id: str | None = None) -> None:
         """Queue a picture or a document for ``chat_id``, its caption rendered in ``language``."""
-        await self.tx.enqueue(chat_id, translator(language).render(caption), [], key_id=key_id,
+        rendering = translator(language)
+        await self.tx.enqueue(chat_id, rendering.paragraphs(rendering.render(caption)), [], key_id=key_id,
                               method="photo" if photo else "document", file=file, filename=filename)
 
     async def notify_mediators(self, runtime: Runtime, case_id: str, reply: Reply, *,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot.formats import Amount, Moment, Number
-from bot.i18n import Markup, Text, _, ngettext, user_text
+from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, InterestCategory, Issue, ItemKey, ItemKind, Rating, SeatStatus, ShareLevel
@@ -23,6 +23,7 @@ __all__ = [
     "invalid_input",
     "item_name",
     "join_texts",
+    "language_buttons",
     "points_text",
     "ranking_text",
     "ratings_text",
@@ -156,6 +157,15 @@ INVALID_INPUT: Mapping[str, Text] = {
 }
 
 _AMOUNTS = ("low", "high")
+
+
+LANGUAGES_PER_ROW = 3
+
+
+def language_buttons(codes: Iterable[str], action: str) -> list[list[ButtonSpec]]:
+    """One button per language, named in that language, three to a row so they stay readable on a phone."""
+    buttons = [ButtonSpec(LANGUAGES[code], action, code) for code in codes]
+    return [buttons[start:start + LANGUAGES_PER_ROW] for start in range(0, len(buttons), LANGUAGES_PER_ROW)]
 
 
 def invalid_input(reason: str, details: Mapping[str, int | str]) -> Text:

@@ -1,4 +1,4 @@
-"""Installed, not just checked out: a fresh venv, outside the checkout, serves French."""
+"""Installed, not just checked out: a fresh venv, outside the checkout, serves every offered language."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import _, plain, translator
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, plain, translator
 from bot.standin import BotApiStandIn
 from storage.crypto import MasterKey
 
@@ -38,18 +38,23 @@ def _wait(condition: object, timeout: float) -> None:
 
 
 def test_compiled_catalogs_ship_with_the_package(venv: Path, tmp_path: Path) -> None:
-    """The installed package holds compiled French messages, found outside the checkout."""
-    code = ("import importlib.resources as r, locales; "
-            "print(r.files('locales').joinpath('fr/LC_MESSAGES/caucus.mo').is_file(), locales.__file__)")
+    """The installed package holds the compiled messages of every offered language, found outside the checkout,
+    and its fonts for the summary chart."""
+    code = ("import importlib.resources as r, locales, bot.i18n as i; "
+            "print(locales.__file__); "
+            "[print(c, r.files('locales').joinpath(c, 'LC_MESSAGES', 'caucus.mo').is_file()) "
+            "for c in i.LANGUAGES if c != i.DEFAULT_LANGUAGE]; "
+            "print('font', r.files('bot').joinpath('fonts', 'DejaVuSans.ttf').is_file())")
     result = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True,
                             check=True, cwd=tmp_path, env={"PATH": os.environ.get("PATH", "")})
-    found, location = result.stdout.split()
-    assert found == "True"
+    location, *found = result.stdout.splitlines()
     assert not location.startswith(str(ROOT))
+    expected = [f"{code} True" for code in LANGUAGES if code != DEFAULT_LANGUAGE] + ["font True"]
+    assert found == expected
 
 
-def test_installed_bot_answers_a_french_speaker_in_french(venv: Path, tmp_path: Path) -> None:
-    """`caucusbot run` from the venv calls getMe within 10 s and greets a French user in French."""
+def test_installed_bot_answers_everyone_in_their_language(venv: Path, tmp_path: Path) -> None:
+    """`caucusbot run` from the venv calls getMe within 10 s and greets a user of each language in it."""
     with BotApiStandIn() as standin:
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -65,14 +70,17 @@ def test_installed_bot_answers_a_french_speaker_in_french(venv: Path, tmp_path: 
             started = time.monotonic()
             _wait(lambda: standin.calls("getMe"), 10)
             assert time.monotonic() - started < 10
-            user = standin.user(7001, "Amina", "fr")
-            user.send_command("/start")
-            _wait(lambda: standin.messages(7001), 20)
             welcome = _("Welcome. This bot supports confidential mediation. If a mediator invited you, "
                         "please open the link they gave you.")
-            french = plain(translator("fr").render(welcome))
-            assert french != plain(translator("en").render(welcome))
-            assert standin.messages(7001)[0].text == french
+            for number, language in enumerate(LANGUAGES):
+                user_id = 7001 + number
+                standin.user(user_id, f"User {language}", language).send_command("/start")
+                _wait(lambda user_id=user_id: standin.messages(user_id), 20)
+                reader = translator(language)
+                expected = plain(reader.paragraphs(reader.render(welcome)))
+                assert plain(standin.messages(user_id)[0].text) == expected, language
+                if language != DEFAULT_LANGUAGE:
+                    assert expected != plain(translator(DEFAULT_LANGUAGE).render(welcome)), language
         finally:
             process.send_signal(signal.SIGTERM)
             _out, errors = process.communicate(timeout=30)

@@ -1,0 +1,59 @@
+"""The whole mediation in every shipped language: mediator and parties set up, answer, submit, read the summary,
+the report and the joint summary in their own language, and Telegram would accept every call."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.demo import DEMO_ISSUES, DEMO_PARTIES, DEMO_TITLE, demo_scripts
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES, Text, _, plain, translator
+from bot.local import LocalBot
+from bot.scenario import create_case, label, play_party, tap
+from bot.standin import BotApiStandIn
+
+MEDIATOR_ID = 1001
+
+
+def _said(language: str, text: Text) -> str:
+    """A message as the reader sees it: rendered in their language, without its formatting tags."""
+    return plain(re.sub(r"<[^>]+>", "", translator(language).render(text)))
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_a_mediation_runs_entirely_in_each_language(standin: BotApiStandIn, local: LocalBot,
+                                                          language: str) -> None:
+    mediator = standin.user(MEDIATOR_ID, "Mediator", language)
+    short_id, tokens = await create_case(local, mediator, DEMO_TITLE, DEMO_ISSUES, DEMO_PARTIES)
+    assert short_id
+    assert set(tokens) == set(DEMO_PARTIES)
+    scripts = demo_scripts(language)
+    users = {}
+    for number, party in enumerate(DEMO_PARTIES):
+        users[party] = standin.user(2001 + number, f"Party {number + 1}", language)
+        await play_party(local, users[party], tokens[party], scripts[party])
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("📣 Joint summary for the parties"), language)
+    await tap(local, mediator, _("📣 Send to every party"), language)
+
+    assert [(call.method, call.description) for call in standin.calls() if not call.ok] == []
+    mediator_texts = [plain(m.text) for m in standin.messages(MEDIATOR_ID)]
+    heading = _said(language, _("<b>Summary of case {case}</b>: {title}", case=short_id, title=DEMO_TITLE))
+    assert any(heading in text for text in mediator_texts), language
+    (report,) = [m.document[1].decode() for m in standin.messages(MEDIATOR_ID) if m.document is not None]
+    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    assert report.startswith(f'<!DOCTYPE html>\n<html lang="{language}" dir="{direction}">')
+    joint = _said(language, _("<b>Joint summary of case {case}</b>: {title}", case=short_id, title=DEMO_TITLE))
+    for user in users.values():
+        texts = [plain(m.text) for m in standin.messages(user.user_id)]
+        assert any(joint in text for text in texts), (language, user.first_name)
+        buttons = {b.text for m in standin.messages(user.user_id) for row in m.buttons for b in row}
+        assert label(_("I agree"), language) in buttons
+        if language != DEFAULT_LANGUAGE:
+            assert label(_("I agree"), DEFAULT_LANGUAGE) not in buttons
+        if language in RTL_LANGUAGES:
+            assert all(m.text.startswith("\u200f") for m in standin.messages(user.user_id) if m.text)
