@@ -21,6 +21,8 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from flows.caucus import SUPPORTED_LANGUAGES
+
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
@@ -41,7 +43,10 @@ DEFAULT_LANGUAGE = "en"
 # Languages written right to left: their messages start each paragraph with a right-to-left mark.
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 _RLM = "\u200f"
-LANGUAGES: Mapping[str, str] = {"en": "English", "fr": "Français"}
+_NATIVE_NAMES = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية", "sw": "Kiswahili",
+                 "uk": "Українська", "ru": "Русский"}
+# Each supported language, named in itself (as on the language buttons).
+LANGUAGES: Mapping[str, str] = {code: _NATIVE_NAMES[code] for code in SUPPORTED_LANGUAGES}
 _DOMAIN = "caucus"
 _FSI, _PDI = "\u2068", "\u2069"
 

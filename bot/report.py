@@ -110,8 +110,8 @@ def _packages(page: _Page, analysis: Analysis) -> None:
         else:
             page.paragraph(page.say(_("No packages: no issue has an option every party can accept.")))
         return
-    header = "".join(f"<th>{page.say(_('Package {number}', number=n))}</th>"
-                     for n in range(1, len(search.packages) + 1))
+    names = [page.say(_("Package {number}", number=n)) for n in range(1, len(search.packages) + 1)]
+    header = "".join(f"<th>{name}</th>" for name in names)
     rows = [f"<tr><th></th>{header}</tr>"]
     for index, issue in enumerate(search.issues):
         cells = "".join(f"<td>{_name(package.choices[index][1].text)}</td>" for package in search.packages)

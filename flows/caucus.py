@@ -34,7 +34,8 @@ MAX_OPTION_CHARS = 300  # an option must fit a rating screen; a suggestion may b
 
 __all__ = ["OPTIONAL_KIND_AT", "SUPPORTED_LANGUAGES", "CaucusConversation"]
 
-SUPPORTED_LANGUAGES = ("en", "fr")
+# The languages a party can choose (each has a complete catalog in locales/; English is the source).
+SUPPORTED_LANGUAGES = ("en", "fr", "es", "ar", "sw", "uk", "ru")
 
 # The steps of one issue, and the steps before a party answers anything.
 _ISSUE_STEPS = frozenset({

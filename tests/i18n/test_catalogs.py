@@ -198,11 +198,11 @@ def test_translations_keep_placeholders_and_tags(path: Path) -> None:
 def test_plural_forms_header_follows_the_language_rule(path: Path) -> None:
     """The Plural-Forms header of a catalog is Babel's (CLDR's) plural rule for its language."""
     rule = get_plural(_language(path))
-    header = re.search(r'^"Plural-Forms:\s*(.*?)\\n"$', path.read_text(encoding="utf-8"), re.MULTILINE)
-    assert header is not None, f"{path.relative_to(ROOT)} has no Plural-Forms header"
     catalog = _read(path)
+    header = dict(catalog.mime_headers).get("Plural-Forms")  # read by Babel: a long rule may wrap in the file
+    assert header is not None, f"{path.relative_to(ROOT)} has no Plural-Forms header"
     assert (catalog.num_plurals, catalog.plural_expr) == (rule.num_plurals, rule.plural_expr), (
-        f"{path.relative_to(ROOT)}: Plural-Forms is {header.group(1)!r}, expected {rule.plural_forms!r}"
+        f"{path.relative_to(ROOT)}: Plural-Forms is {header!r}, expected {rule.plural_forms!r}"
     )
 
 
