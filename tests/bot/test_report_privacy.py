@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.chart import render_chart
-from bot.i18n import translator
+from bot.i18n import LANGUAGES, translator
 from bot.replies import pack_lines
 from bot.report import render_report
 from bot.summaries import _detect, _match
@@ -149,7 +149,7 @@ def _joint_outputs(parties: list[CaucusAnswers]) -> tuple[bytes, ...]:
     views = [PartyView(f"s{i}", f"Party {i}", answers) for i, answers in enumerate(parties)]
     analysis = analyse(ISSUES, views, audience=Audience.JOINT, detect=_detect, match=_match)
     return tuple("\n".join(pack_lines(joint_summary(INFO, analysis), translator(lang))).encode()
-                 for lang in ("en", "fr"))
+                 for lang in LANGUAGES)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,7 +157,7 @@ def _joint_outputs(parties: list[CaucusAnswers]) -> tuple[bytes, ...]:
 def test_mediator_outputs_depend_only_on_what_the_mediator_may_read(parties: tuple[CaucusAnswers, ...],
                                                                      data: st.DataObject) -> None:
     """Private items changed and ranges moved within their band: message, chart and report are identical."""
-    language = data.draw(st.sampled_from(["en", "fr"]))
+    language = data.draw(st.sampled_from(list(LANGUAGES)))
     original = _mediator_outputs(list(parties), language)
     twin = _mediator_outputs(_twin(parties, Audience.MEDIATOR, data), language)
     assert original == twin
