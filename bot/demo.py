@@ -9,13 +9,14 @@ from __future__ import annotations
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
 from bot.i18n import _
 from bot.local import LocalBot
 from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party, tap
-from bot.standin import BotApiStandIn, ChatEvent, ChatMessage
+from bot.standin import BotApiStandIn, ChatEvent, ChatMessage, SimUser
 from flows.model import InterestCategory as Cat
 from flows.model import Rating, ShareLevel
 from storage.crypto import MasterKey
@@ -110,6 +111,40 @@ def format_transcript(title: str, events: list[ChatEvent]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """Where the scripted mediation left things: the case, the parties' accounts, and where each output starts."""
+
+    short_id: str
+    users: dict[str, SimUser]
+    summary_from: int  # the mediator's messages from /summary on …
+    summary_to: int  # … up to the joint summary's preview
+    joint_from: int  # the first party's messages from the joint summary on
+
+
+async def play_demo(local: LocalBot, standin: BotApiStandIn, language: str, mediator_language: str = "en") -> DemoRun:
+    """The scripted mediation: set-up, three parties' caucus, the summary, then the joint summary sent out."""
+    mediator = standin.user(MEDIATOR_ID, "Mediator", mediator_language)
+    short_id, tokens = await create_case(local, mediator, DEMO_TITLE, DEMO_ISSUES, DEMO_PARTIES)
+    scripts = demo_scripts(language)
+    users = {}
+    for number, party in enumerate(DEMO_PARTIES):
+        users[party] = standin.user(2001 + number, f"Party {number + 1}", language)
+        await play_party(local, users[party], tokens[party], scripts[party])
+    mediator.send_command("/status", short_id)
+    await local.settle()
+    summary_from = len(standin.messages(MEDIATOR_ID))
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    summary_to = len(standin.messages(MEDIATOR_ID))
+    joint_from = len(standin.messages(users[DEMO_PARTIES[0]].user_id))
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("📣 Joint summary for the parties"), mediator_language)
+    await tap(local, mediator, _("📣 Send to every party"), mediator_language)
+    return DemoRun(short_id, users, summary_from, summary_to, joint_from)
+
+
 async def run_demo(language: str = "en", save: Path | None = None) -> int:
     """Run the scripted mediation and print the transcripts, the mediator's summary and the joint summary.
 
@@ -123,26 +158,10 @@ async def run_demo(language: str = "en", save: Path | None = None) -> int:
         local = LocalBot(standin, settings)
         await local.start()
         try:
-            mediator = standin.user(MEDIATOR_ID, "Mediator", "en")
-            short_id, tokens = await create_case(local, mediator, DEMO_TITLE, DEMO_ISSUES, DEMO_PARTIES)
-            scripts = demo_scripts(language)
-            users = {}
-            for number, party in enumerate(DEMO_PARTIES):
-                users[party] = standin.user(2001 + number, f"Party {number + 1}", language)
-                await play_party(local, users[party], tokens[party], scripts[party])
-            mediator.send_command("/status", short_id)
-            await local.settle()
-            summary_from = len(standin.messages(MEDIATOR_ID))
-            mediator.send_command("/summary", short_id)
-            await local.settle()
-            summary_to = len(standin.messages(MEDIATOR_ID))
-            joint_from = len(standin.messages(users[DEMO_PARTIES[0]].user_id))
-            mediator.send_command("/cases", short_id)
-            await local.settle()
-            await tap(local, mediator, _("📣 Joint summary for the parties"))
-            await tap(local, mediator, _("📣 Send to every party"))
+            run = await play_demo(local, standin, language)
         finally:
             await local.stop()
+        users, summary_from, summary_to, joint_from = run.users, run.summary_from, run.summary_to, run.joint_from
         for party, user in users.items():
             print(format_transcript(f"{party} (party, private chat)", standin.events(user.user_id)))
             print()

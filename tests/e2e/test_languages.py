@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from bot.demo import DEMO_ISSUES, DEMO_PARTIES, DEMO_TITLE, demo_scripts
+from bot.demo import DEMO_TITLE, play_demo
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES, Text, _, plain, translator
 from bot.local import LocalBot
-from bot.scenario import create_case, label, play_party, tap
+from bot.scenario import label
 from bot.standin import BotApiStandIn
 
 MEDIATOR_ID = 1001
@@ -24,22 +24,9 @@ def _said(language: str, text: Text) -> str:
 @pytest.mark.parametrize("language", list(LANGUAGES))
 async def test_a_mediation_runs_entirely_in_each_language(standin: BotApiStandIn, local: LocalBot,
                                                           language: str) -> None:
-    mediator = standin.user(MEDIATOR_ID, "Mediator", language)
-    short_id, tokens = await create_case(local, mediator, DEMO_TITLE, DEMO_ISSUES, DEMO_PARTIES)
+    run = await play_demo(local, standin, language, mediator_language=language)
+    short_id, users = run.short_id, run.users
     assert short_id
-    assert set(tokens) == set(DEMO_PARTIES)
-    scripts = demo_scripts(language)
-    users = {}
-    for number, party in enumerate(DEMO_PARTIES):
-        users[party] = standin.user(2001 + number, f"Party {number + 1}", language)
-        await play_party(local, users[party], tokens[party], scripts[party])
-    mediator.send_command("/summary", short_id)
-    await local.settle()
-    mediator.send_command("/cases", short_id)
-    await local.settle()
-    await tap(local, mediator, _("📣 Joint summary for the parties"), language)
-    await tap(local, mediator, _("📣 Send to every party"), language)
-
     assert [(call.method, call.description) for call in standin.calls() if not call.ok] == []
     mediator_texts = [plain(m.text) for m in standin.messages(MEDIATOR_ID)]
     heading = _said(language, _("<b>Summary of case {case}</b>: {title}", case=short_id, title=DEMO_TITLE))
