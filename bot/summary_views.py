@@ -164,6 +164,8 @@ def summary_message(info: CaseInfo, analysis: Analysis) -> Reply:
         _("Based on the answers of {count} of {total} parties.", count=len(analysis.parties),
           total=analysis.total_parties),
     ]
+    if not analysis.parties:
+        return Reply.of(*lines)  # nothing to analyse yet: no section would be true
     shared = [Text("{category}: {holders}", params={
         "category": CATEGORY_NAMES[s.category], "holders": join_texts(holder_text(h) for h in s.holders)})
         for s in common.shared_interests]

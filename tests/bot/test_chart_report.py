@@ -10,8 +10,10 @@ from PIL import Image
 
 from bot.chart import render_chart
 from bot.i18n import translator
+from bot.replies import pack_lines
 from bot.report import render_report
 from bot.summaries import _detect, _match
+from bot.summary_views import summary_message
 from flows.analysis import analyse
 from flows.model import (
     CaseInfo,
@@ -91,3 +93,12 @@ def test_report_is_self_contained_and_marks_direction_per_block() -> None:
     assert ("ar", "rtl") in directions
     assert ("fr", "ltr") in directions
     assert "<bdi>وادي الماء</bdi>" in report
+
+
+def test_summary_before_any_submission_claims_nothing() -> None:
+    """With no submitted party, the message says 0 of N and has no section that would assert something false."""
+    issues, _parties = _largest_case()
+    analysis = analyse(issues, [], total_parties=4)
+    (message,) = pack_lines(summary_message(INFO, analysis), translator("en"))
+    assert message.endswith("Based on the answers of 0 of 4 parties.")
+    assert "no option is acceptable" not in message
