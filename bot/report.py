@@ -22,7 +22,7 @@ from bot.summary_views import (
     percent,
     trade_off_text,
 )
-from bot.views import CATEGORY_NAMES, ITEM_NAMES, LEVEL_NAMES, RATING_NAMES
+from bot.views import CATEGORY_NAMES, LEVEL_NAMES, item_label, points_text, ranking_text, ratings_text
 from flows.analysis import Analysis, DisclosedItem, InterestHolder, PartyDisclosure
 from flows.model import CaseInfo
 
@@ -130,12 +130,10 @@ def _packages(page: _Page, analysis: Analysis) -> None:
 
 
 def _item(page: _Page, item: DisclosedItem) -> str:
-    name = ITEM_NAMES[item.kind]
-    label = page.say(Text(name.msgid, params={"issue": "\u2068" + (item.issue.title if item.issue else "") + "\u2069"})
-                     if item.kind.per_issue else name)
+    label = page.say(item_label(item.kind, item.issue.title if item.issue else ""))
     level = page.say(LEVEL_NAMES[item.level])
     if item.ratings:
-        body = "; ".join(f"{_name(option.text)}: {page.say(RATING_NAMES[rating])}" for option, rating in item.ratings)
+        body = page.say(ratings_text((option.text, rating) for option, rating in item.ratings))
     else:
         body = _party_text(item.text, item.language) if item.text else ""
     categories = ""
@@ -148,11 +146,11 @@ def _disclosure(page: _Page, disclosure: PartyDisclosure) -> None:
     page.parts.append(f"<h3>{_name(disclosure.party)}</h3>")
     entries = []
     if disclosure.ranking is not None:
-        entries.append(page.say(_("Priorities: {order}", order=", ".join(
-            f"{place}. {issue.title}" for place, issue in enumerate(disclosure.ranking, 1)))))
+        entries.append(page.say(_("Priorities: {order}",
+                                  order=ranking_text(issue.title for issue in disclosure.ranking))))
     if disclosure.points is not None:
-        entries.append(page.say(_("Priorities: {order}", order="; ".join(
-            f"{issue.title}: {points}" for issue, points in disclosure.points))))
+        entries.append(page.say(_("Priorities: {order}",
+                                  order=points_text((issue.title, points) for issue, points in disclosure.points))))
     entries += [_item(page, item) for item in disclosure.items]
     page.items(entries, _("(nothing shared)"))
 

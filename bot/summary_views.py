@@ -15,7 +15,7 @@ from babel import Locale, UnknownLocaleError
 from bot.chart import BAND_NAMES
 from bot.i18n import Localized, Markup, Text, _, ngettext, user_text
 from bot.replies import Reply
-from bot.views import CATEGORY_NAMES, ITEM_NAMES, RATING_NAMES, join_texts
+from bot.views import CATEGORY_NAMES, RATING_NAMES, item_label, join_texts
 from flows.analysis import (
     AgendaItem,
     AgendaKind,
@@ -156,6 +156,13 @@ def _section(title: Text, entries: Iterable[Text | str], empty: Text) -> list[Te
     return lines + (shown or [Text("    {empty}", params={"empty": empty})])
 
 
+def _shared(analysis: Analysis) -> list[Text]:
+    """Each shared interest category with the parties holding it, in their own words."""
+    return [Text("{category}: {holders}", params={
+        "category": CATEGORY_NAMES[s.category], "holders": join_texts(holder_text(h) for h in s.holders)})
+        for s in analysis.common_ground.shared_interests]
+
+
 def summary_message(info: CaseInfo, analysis: Analysis) -> Reply:
     """The mediator's short summary; the chart and the report follow it."""
     common = analysis.common_ground
@@ -166,10 +173,7 @@ def summary_message(info: CaseInfo, analysis: Analysis) -> Reply:
     ]
     if not analysis.parties:
         return Reply.of(*lines)  # nothing to analyse yet: no section would be true
-    shared = [Text("{category}: {holders}", params={
-        "category": CATEGORY_NAMES[s.category], "holders": join_texts(holder_text(h) for h in s.holders)})
-        for s in common.shared_interests]
-    lines += _section(_("<b>Shared interests</b>"), shared,
+    lines += _section(_("<b>Shared interests</b>"), _shared(analysis),
                       _("None yet: no interest category is held by two or more parties."))
     if common.matches:
         lines.append(_("Similar words from different parties:"))
@@ -198,10 +202,7 @@ def joint_summary(info: CaseInfo, analysis: Analysis) -> Reply:
         _("<b>Joint summary of case {case}</b>: {title}", case=info.short_id, title=user_text(info.title)),
         _("Prepared for the joint session from what each party chose to share with everyone."),
     ]
-    shared = [Text("{category}: {holders}", params={
-        "category": CATEGORY_NAMES[s.category], "holders": join_texts(holder_text(h) for h in s.holders)})
-        for s in analysis.common_ground.shared_interests]
-    lines += _section(_("<b>Shared interests</b>"), shared,
+    lines += _section(_("<b>Shared interests</b>"), _shared(analysis),
                       _("None among what the parties shared with everyone."))
     acceptable = [options_text(e) for e in analysis.options if e.complete and e.acceptable]
     lines += _section(_("<b>Options every party can accept</b>"), acceptable,
@@ -213,9 +214,7 @@ def joint_summary(info: CaseInfo, analysis: Analysis) -> Reply:
         if not quoted:
             lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared with everyone)")}))
         for item in quoted:
-            name = ITEM_NAMES[item.kind]
-            label = Text(name.msgid, params={"issue": user_text(item.issue.title)}) \
-                if item.kind.per_issue and item.issue is not None else name
+            label = item_label(item.kind, item.issue.title if item.issue else "")
             lines.append(Text("  • {label}: {text}", params={"label": label, "text": quote(item.text, item.language)}))
     return Reply.of(*lines)
 

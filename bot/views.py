@@ -21,6 +21,7 @@ __all__ = [
     "case_heading",
     "draft_step",
     "invalid_input",
+    "item_label",
     "item_name",
     "join_texts",
     "language_buttons",
@@ -254,10 +255,11 @@ def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime) -> Re
 def item_name(key: ItemKey, issues: list[Issue]) -> Text:
     """An item's name as the party and the mediator read it ("Position on Water")."""
     titles = {issue.id: issue.title for issue in issues}
-    return _item_label(key.kind, titles.get(key.issue_id, "?"))
+    return item_label(key.kind, titles.get(key.issue_id, "?"))
 
 
-def _item_label(kind: ItemKind, issue_title: str) -> Text:
+def item_label(kind: ItemKind, issue_title: str) -> Text:
+    """An item's name from its kind and, for per-issue items, its issue's title."""
     name = ITEM_NAMES[kind]
     return Text(name.msgid, params={"issue": user_text(issue_title)}) if kind.per_issue else name
 
