@@ -460,12 +460,17 @@ async def _close_round_yes(turn: Turn, case_id: str, _argument: str, message_id:
     await show_menu(turn, case_id, edit=message_id)
 
 
-async def _joint(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
-    """Preview the joint summary exactly as the parties will read it, then ask before sending."""
+async def _joint_summary(turn: Turn, case_id: str) -> Reply:
+    """The joint summary as every party will read it; refused before the joint stage."""
     info = await turn.tx.case_info(case_id)
     if CaseStage(info.stage) is not CaseStage.JOINT:
         raise InvalidInput("not_joint")
-    preview = joint_summary(info, await case_analysis(turn.tx, info, Audience.JOINT))
+    return joint_summary(info, await case_analysis(turn.tx, info, Audience.JOINT))
+
+
+async def _joint(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    """Preview the joint summary exactly as the parties will read it, then ask before sending."""
+    preview = await _joint_summary(turn, case_id)
     await _show(turn, case_id, Reply.of(
         _("Each party will receive this, in their own language. Nothing else from the caucus is in it: only "
           "what parties marked for the joint session, and results computed from that alone."),
@@ -474,15 +479,10 @@ async def _joint(turn: Turn, case_id: str, _argument: str, _message_id: int | No
 
 
 async def _joint_send(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
-    info = await turn.tx.case_info(case_id)
-    if CaseStage(info.stage) is not CaseStage.JOINT:
-        raise InvalidInput("not_joint")
-    summary = joint_summary(info, await case_analysis(turn.tx, info, Audience.JOINT))
+    summary = await _joint_summary(turn, case_id)
     sent = 0
     for seat in await turn.tx.seat_statuses(case_id):
-        if seat.joined and not seat.withdrawn and await turn.tx.party_contact(seat.seat_id) is not None:
-            await _tell_party(turn, seat.seat_id, summary)
-            sent += 1
+        sent += await _tell_party(turn, seat.seat_id, summary)
     await turn.reply(Reply.of(ngettext("The joint summary was sent to {count} party.",
                                        "The joint summary was sent to {count} parties.", sent)), edit=message_id)
     await show_menu(turn, case_id)
@@ -548,12 +548,15 @@ async def _option_reworded(turn: Turn, case_id: str, issue: Issue, option_id: st
                 Text(_OPTION_REWORDED.msgid, params={"issue": user_text(issue.title)})))
 
 
-async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> None:
-    """A neutral notice to a party, in its own chat and language (no answer is quoted unasked)."""
+async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> bool:
+    """A neutral notice to a party, in its own chat and language (no answer is quoted unasked); False when
+    nobody holds the seat (not joined yet, or withdrawn)."""
     contact = await turn.tx.party_contact(seat_id)
-    if contact is not None:
-        await turn.send(contact.chat_id, contact.language, contact.user_hash, notice,
-                        key_id=await turn.tx.seat_key_id(seat_id))
+    if contact is None:
+        return False
+    await turn.send(contact.chat_id, contact.language, contact.user_hash, notice,
+                    key_id=await turn.tx.seat_key_id(seat_id))
+    return True
 
 
 _SCREENS = {
