@@ -10,6 +10,7 @@ nothing derived from a range can reach a party (DESIGN.md §4).
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -613,6 +614,7 @@ def analyse(
     texts across languages. Both default to doing nothing so the analysis itself stays offline and fast.
     """
     seen = [_Party(p.label, visible_answers(p.answers, issues, mode, audience)) for p in parties]
+    detect = functools.cache(detect)  # interest words are named both as holders and as disclosed items
     holders = _holders(seen, issues, detect)
     shared = _shared_interests(holders)
     options = tuple(_issue_options(issue, seen) for issue in issues if issue.options)
