@@ -106,7 +106,7 @@ def main() -> None:
     issues, parties = _case(1)
     info = CaseInfo("case", "bench01", "Benchmark case", "joint", 1)
     _detect("warm up the language model")  # loaded once per process, as in the bot
-    _match(["warm up", "the matcher"])
+    _match([("A", "warm up"), ("B", "the matcher")])
     t = translator("en")
     runs: dict[str, list[float]] = {"baseline": [], "analysis": [], "chart": [], "report": [], "total": []}
     analysis = None
