@@ -103,23 +103,30 @@ def _packages(page: _Page, analysis: Analysis) -> None:
     page.paragraph(page.say(_("Each package picks one option per issue. Satisfaction weighs each party's ratings "
                               "by its priorities (100% = its ideal option on every issue). No other package "
                               "does better for one party without doing worse for another.")), "muted")
-    if not search.packages:
+    if search.best is None:
         if search.missing:
             page.paragraph(page.say(_("No packages: {parties} did not share their priorities with you.",
                                       parties=", ".join(search.missing))))
         else:
             page.paragraph(page.say(_("No packages: no issue has an option every party can accept.")))
         return
-    names = [page.say(_("Package {number}", number=n)) for n in range(1, len(search.packages) + 1)]
+    # A bounded search's best package may not be provably on the frontier: it comes first, and is said so.
+    unproven = search.best not in search.packages
+    shown = (search.best, *search.packages) if unproven else search.packages
+    names = [page.say(_("Package {number}", number=n)) for n in range(1, len(shown) + 1)]
     header = "".join(f"<th>{name}</th>" for name in names)
     rows = [f"<tr><th></th>{header}</tr>"]
     for index, issue in enumerate(search.issues):
-        cells = "".join(f"<td>{_name(package.choices[index][1].text)}</td>" for package in search.packages)
+        cells = "".join(f"<td>{_name(package.choices[index][1].text)}</td>" for package in shown)
         rows.append(f"<tr><th>{_name(issue.title)}</th>{cells}</tr>")
     for index, party in enumerate(search.parties):
-        cells = "".join(f"<td>{percent(package.utilities[index])}</td>" for package in search.packages)
+        cells = "".join(f"<td>{percent(package.utilities[index])}</td>" for package in shown)
         rows.append(f"<tr><th>{_name(party)}</th>{cells}</tr>")
     page.parts.append("<table>" + "".join(rows) + "</table>")
+    if unproven:
+        page.paragraph(page.say(_("Package 1 is the best found for the least satisfied party; the search could not "
+                                  "show that no other package does better for one party without doing worse for "
+                                  "another.")), "note")
     page.paragraph(page.say(package_note(search)), "note")
     if search.excluded:
         page.paragraph(page.say(_("Left out, no option acceptable to all: {issues}",

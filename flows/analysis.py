@@ -34,7 +34,7 @@ from flows.model import (
     Rating,
     ShareLevel,
 )
-from flows.packages import search_packages
+from flows.packages import PackageChoice, search_packages
 
 __all__ = [
     "RATING_SCORE",
@@ -245,7 +245,9 @@ class Package:
 
 @dataclass(frozen=True)
 class PackageSearch:
-    """Packages on the Pareto frontier, the one best for the least satisfied party first.
+    """Packages on the Pareto frontier, the one best for the least satisfied party first, and ``best``: the
+    best package found for the least satisfied party. Exact searches have it first on the frontier; a bounded
+    search may find a better one for that party that it cannot show to be Pareto-optimal (not in ``packages``).
 
     ``missing`` lists the parties whose priorities could not be read (then there are no packages);
     ``excluded`` the issues with options on which no option is acceptable to every party, and
@@ -259,13 +261,10 @@ class PackageSearch:
     proven: bool
     bound: float | None
     count: int
+    best: Package | None = None
     missing: tuple[str, ...] = ()
     excluded: tuple[Issue, ...] = ()
     unshared: tuple[Issue, ...] = ()
-
-    @property
-    def best(self) -> Package | None:
-        return self.packages[0] if self.packages else None
 
 
 class OverlapBand(enum.StrEnum):
@@ -440,27 +439,24 @@ def _trade_offs(priorities: Sequence[PartyPriorities], issues: Sequence[Issue]) 
     return tuple(found[:TRADE_OFF_LIMIT])
 
 
-def _packages(issues: Sequence[Issue], parties: Sequence[_Party], priorities: Sequence[PartyPriorities],
+def _packages(options: Sequence[IssueOptions], parties: Sequence[_Party], priorities: Sequence[PartyPriorities],
               budget_s: float) -> PackageSearch:
+    """Packages over the issues with an option acceptable to all (as ``options`` found them, in issue order)."""
     labels = tuple(party.label for party in parties)
     missing = tuple(p.party for p in priorities if p.weights is None)
+    if not parties:  # nothing to combine, and no issue to call unshared or excluded
+        return PackageSearch(labels, (), (), exact=True, proven=False, bound=None, count=0)
     candidates: list[tuple[Issue, list[Option]]] = []
     excluded: list[Issue] = []
     unshared: list[Issue] = []
-    for issue in issues:
-        if not issue.options:
-            continue
-        ratings = [party.answers.ratings.get(issue.id) for party in parties]
-        if not all(ratings):
-            unshared.append(issue)
-            continue
-        options = [o for o in issue.options
-                   if all(r is not None and r.get(o.id, Rating.UNACCEPTABLE) is not Rating.UNACCEPTABLE
-                          for r in ratings)]
-        if options:
-            candidates.append((issue, options))
+    for entry in options:
+        acceptable = {ranked.option for ranked in entry.acceptable}
+        if not entry.complete:
+            unshared.append(entry.issue)
+        elif acceptable:
+            candidates.append((entry.issue, [option for option in entry.issue.options if option in acceptable]))
         else:
-            excluded.append(issue)
+            excluded.append(entry.issue)
     empty = PackageSearch(labels, tuple(issue for issue, _ in candidates), (), exact=True, proven=False, bound=None,
                           count=0, missing=missing, excluded=tuple(excluded),
                           unshared=tuple(unshared))
@@ -475,16 +471,18 @@ def _packages(issues: Sequence[Issue], parties: Sequence[_Party], priorities: Se
         scaled.append({i: (party_weights[i] / total if total > 0 else 1 / len(considered)) for i in considered})
     matrices = [
         np.array([[scaled[p][issue.id] * RATING_SCORE[party.answers.ratings[issue.id][o.id]] / _BEST_SCORE
-                   for p, party in enumerate(parties)] for o in options])
-        for issue, options in candidates
+                   for p, party in enumerate(parties)] for o in issue_options])
+        for issue, issue_options in candidates
     ]
     result = search_packages(matrices, limit=PACKAGE_LIMIT, budget_s=budget_s)
-    packages = tuple(
-        Package(tuple((issue, options[index]) for (issue, options), index in
-                      zip(candidates, choice.options, strict=True)), choice.utilities)
-        for choice in result.frontier
-    )
-    return PackageSearch(labels, empty.issues, packages, result.exact, result.proven, result.bound, result.packages,
+
+    def package(choice: PackageChoice) -> Package:
+        return Package(tuple((issue, issue_options[index]) for (issue, issue_options), index in
+                             zip(candidates, choice.options, strict=True)), choice.utilities)
+
+    return PackageSearch(labels, empty.issues, tuple(package(choice) for choice in result.frontier), result.exact,
+                         result.proven, result.bound, result.packages,
+                         package(result.best) if result.best is not None else None,
                          missing, tuple(excluded), tuple(unshared))
 
 
@@ -623,7 +621,7 @@ def analyse(
     common = CommonGround(shared, _matches(holders, match), compatible)
     priorities = tuple(PartyPriorities(p.label, priority_weights(p.answers, issues, mode)) for p in seen)
     trade_offs = _trade_offs(priorities, issues)
-    packages = _packages(issues, seen, priorities, package_budget_s)
+    packages = _packages(options, seen, priorities, package_budget_s)
     overlaps = blind_overlaps(issues, [p.answers.ranges for p in parties]) if audience is Audience.MEDIATOR else ()
     divergences = _divergences(issues, options, shared, overlaps, holders)
     agenda = _agenda(issues, common, options, overlaps=overlaps, trade_offs=trade_offs, divergences=divergences)

@@ -12,7 +12,9 @@ Lagrangian search runs under a time budget: for party weights λ on the simplex,
 maximising λ·U is found issue by issue (the sum separates), is Pareto-optimal when every weight
 is positive, and λ·U of that package bounds the maximin value from above. The weights move
 towards the least satisfied party; a local search then improves the best package found. The
-result says whether its optimality is proven (the bound is met) and how far the bound is.
+result says whether its optimality is proven (the bound is met) and how far the bound is. Only
+the weighted optima are reported as the frontier: a package found by local search may be
+dominated by one it never met, so it is reported as the best found, not as Pareto-optimal.
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ class PackageChoice:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The packages found, the maximin one first, with how sure the search is of it."""
+    """Pareto-optimal packages (the maximin one first) and the best package found for the least satisfied
+    party, with how sure the search is of it. Exact results have ``best`` first on the frontier; a bounded
+    search's ``best`` may be a package it cannot show to be Pareto-optimal, then it is not on the frontier."""
 
     frontier: tuple[PackageChoice, ...]
     best: PackageChoice | None
@@ -189,6 +193,7 @@ def _lagrangian(matrices: list[Matrix], limit: int, budget_s: float, iterations:
     weights = np.full(parties, 1.0 / parties)
     bound = float("inf")
     pool: dict[tuple[int, ...], Matrix] = {}
+    certified: set[tuple[int, ...]] = set()  # optima of λ·U with every weight positive: Pareto-optimal
     best: list[int] | None = None
     best_key = (-1.0, -1.0)
     for step in range(iterations):
@@ -196,6 +201,7 @@ def _lagrangian(matrices: list[Matrix], limit: int, budget_s: float, iterations:
         utilities = _utilities(matrices, options)
         bound = min(bound, float(weights @ utilities))
         pool.setdefault(tuple(options), utilities)
+        certified.add(tuple(options))
         if _key(utilities) > best_key:
             best, best_key = options, _key(utilities)
         if best_key[0] >= bound - _TOLERANCE or time.perf_counter() > deadline:
@@ -215,11 +221,12 @@ def _lagrangian(matrices: list[Matrix], limit: int, budget_s: float, iterations:
         improved = _pareto_improve(matrices, _improve_worst(matrices, list(start), deadline))
         pool.setdefault(tuple(improved), _utilities(matrices, improved))
     _kick(matrices, pool, bound, deadline)
-    keys = list(pool)
+    keys = list(certified)
     points = np.array([pool[key] for key in keys])
     frontier = _undominated_rows(points, _best_first(points), limit)
     ranked = _ranked([PackageChoice(keys[i], tuple(float(u) for u in points[i])) for i in frontier], limit)
-    top = ranked[0]
+    top_key = max(pool, key=lambda key: (_key(pool[key]), key in certified))
+    top = PackageChoice(top_key, tuple(float(u) for u in pool[top_key]))
     packages = int(np.prod([float(len(m)) for m in matrices]))
     return SearchResult(ranked, top, exact=False, proven=top.worst >= bound - _TOLERANCE, bound=bound,
                         packages=packages)
@@ -231,10 +238,10 @@ def search_packages(
 ) -> SearchResult:
     """Search the packages built from one utility matrix (options × parties) per issue.
 
-    Returns at most ``limit`` Pareto-optimal packages, the maximin one first, with option indices
-    into the given matrices. Exact while the packages (after dominated options are dropped) number
-    at most ``exact_limit``; otherwise the Lagrangian search stops after ``iterations`` steps or
-    ``budget_s`` seconds, whichever comes first.
+    Returns at most ``limit`` Pareto-optimal packages, the maximin one first, and the best package found
+    for the least satisfied party, with option indices into the given matrices. Exact while the packages
+    (after dominated options are dropped) number at most ``exact_limit``; otherwise the Lagrangian search
+    stops after ``iterations`` steps or ``budget_s`` seconds, whichever comes first.
     """
     if not matrices or any(m.ndim != 2 or m.shape[0] == 0 for m in matrices):
         return SearchResult((), None, exact=True, proven=False, bound=None, packages=0)
@@ -250,5 +257,5 @@ def search_packages(
         return PackageChoice(tuple(kept[i][o] for i, o in enumerate(choice.options)), choice.utilities)
 
     frontier = tuple(original(choice) for choice in result.frontier)
-    return SearchResult(frontier, frontier[0] if frontier else None, result.exact, result.proven, result.bound,
-                        result.packages)
+    best = original(result.best) if result.best is not None else None
+    return SearchResult(frontier, best, result.exact, result.proven, result.bound, result.packages)
