@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("case_id", help="the case's short id")
     report.add_argument("--output", type=Path, help="where to write it (default: caucus-<id>-report.html here)")
     report.add_argument("--language", default="en", choices=sorted(LANGUAGES), help="the report's language")
+    export = commands.add_parser("export", help="export data for the teams that use it")
+    export_commands = export.add_subparsers(dest="export_command", required=True)
+    grievances = export_commands.add_parser(
+        "grievances", help="write grievances.csv and grievances.html (no identifying data of anonymous submitters)")
+    grievances.add_argument("--output", type=Path, default=Path(), help="the folder to write into (default: here)")
+    grievances.add_argument("--language", default="en", choices=sorted(LANGUAGES), help="the HTML report's language")
     return parser
 
 
@@ -93,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             env = environment(None)
             return asyncio.run(write_report(read_database_url(env), read_master_key(env), args.case_id,
                                             args.output, args.language))
+        if args.command == "export":
+            from bot.status import export_grievances  # noqa: PLC0415
+
+            env = environment(None)
+            return export_grievances(read_database_url(env), read_master_key(env), args.output, args.language)
         return asyncio.run(_run())
     except ConfigError as error:
         print(f"caucusbot: {error}", file=sys.stderr)

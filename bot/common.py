@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import mediator
+from bot.grievance import DEEP_LINK, show_grievance_step, start_grievance
 from bot.i18n import LANGUAGES, Text, _
 from bot.party import ask_forget, ask_note, open_invite, show_step
 from bot.replies import Reply
@@ -33,6 +34,9 @@ _PRIVACY = (
     _("• Telegram can read bot chats: do not write what you could not accept Telegram seeing."),
     _("• /forget withdraws you from the case and erases your answers for good (the mediator is told only "
       "that you withdrew)."),
+    _("• Grievances: what you report is stored encrypted and read only by the team handling grievances. If you "
+      "report anonymously, the team never learns your name or Telegram account; the bot keeps only what it needs "
+      "to send you their answers, and erases it when the report is closed."),
 )
 
 
@@ -47,11 +51,17 @@ async def resume(turn: Turn) -> bool:
     if turn.user.active_kind == "case" and turn.user.active_id:
         await mediator.show_menu(turn, turn.user.active_id)
         return True
+    if turn.user.active_kind == "griev" and turn.user.active_id:
+        await show_grievance_step(turn, turn.user.active_id)
+        return True
     return False
 
 
 async def start(turn: Turn, args: list[str]) -> None:
     """/start [invite token]: join a case, or resume, or say what this bot is."""
+    if args and args[0] == DEEP_LINK:
+        await start_grievance(turn)
+        return
     if args:
         if not await open_invite(turn, args[0]) and not await mediator.join_as_comediator(turn, args[0]):
             await turn.reply(Reply.of(_("This invitation link cannot be used. "
@@ -66,7 +76,7 @@ async def _welcome(turn: Turn) -> Text:
     if turn.runtime.is_mediator(turn.user_id):
         return _("Welcome, mediator. /newcase opens a case; /cases lists yours; /help lists everything.")
     return _("Welcome. This bot supports confidential mediation. If a mediator invited you, "
-             "please open the link they gave you.")
+             "please open the link they gave you. To report a grievance, send /grievance.")
 
 
 async def help_text(turn: Turn) -> None:
@@ -85,6 +95,13 @@ async def help_text(turn: Turn) -> None:
             _("/note: send the mediator a private note"),
             _("/forget: withdraw from the case and erase your answers"),
         ]
+    lines += [
+        _("/grievance: report a grievance, anonymously if you wish"),
+        _("/track [reference]: the status of a report you sent, and the team's answers"),
+    ]
+    if turn.runtime.is_triage(turn.user_id):
+        lines.append(_("/grievances [reference]: the reports received, by status, urgency, category, place and "
+                       "language; answer, refer, group, export"))
     lines += [
         _("/pause: stop for now; your answers so far are kept"),
         _("/resume: continue where you stopped"),
@@ -149,7 +166,7 @@ async def cancel(turn: Turn) -> None:
         await turn.reply(Reply.of(_("There is nothing to cancel.")))
         return
     await turn.tx.set_pending(turn.user_id, None)
-    if turn.user.active_kind == "case":
+    if turn.user.active_kind in {"case", "triage"}:
         await turn.tx.set_active(turn.user_id, None, None)
     await turn.reply(Reply.of(_("Cancelled.")))
     await turn.reload_user()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from flows.caucus import SUPPORTED_LANGUAGES
+from flows.grievance import DEFAULT_CATEGORIES
 from storage.crypto import MasterKey
 from storage.db import default_sqlite_url, normalise_url
 from storage.errors import StorageError
@@ -43,6 +45,13 @@ class Settings:
     invite_valid_for: timedelta = timedelta(days=14)
     poll_timeout: float = 25.0
     messages_per_second: float = 25.0
+    # Grievance intake: who triages, the lists people choose from, the flood limit, the safety referral.
+    triage_ids: frozenset[int] = frozenset()
+    grievance_categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    grievance_regions: tuple[str, ...] = ()
+    grievance_daily_limit: int = 3
+    # What to do when someone is in danger now: "" is the default text, a language code its translation.
+    safety_referral: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Settings(database={'sqlite' if 'sqlite' in self.database_url else 'postgresql'}, ...)"
@@ -103,18 +112,56 @@ def read_database_url(env: Mapping[str, str]) -> str:
         raise ConfigError(f"CAUCUS_DATABASE_URL is malformed: {error}") from None
 
 
-def _mediator_ids(env: Mapping[str, str]) -> frozenset[int]:
-    raw = env.get("CAUCUS_MEDIATOR_IDS", "")
+def _user_ids(env: Mapping[str, str], name: str) -> frozenset[int]:
     ids: set[int] = set()
-    for part in raw.split(","):
+    for part in env.get(name, "").split(","):
         if not part.strip():
             continue
         if not part.strip().isdigit():
-            raise ConfigError("CAUCUS_MEDIATOR_IDS must be comma-separated numeric Telegram user ids")
+            raise ConfigError(f"{name} must be comma-separated numeric Telegram user ids")
         ids.add(int(part.strip()))
+    return frozenset(ids)
+
+
+def _mediator_ids(env: Mapping[str, str]) -> frozenset[int]:
+    ids = _user_ids(env, "CAUCUS_MEDIATOR_IDS")
     if not ids:
         raise ConfigError("CAUCUS_MEDIATOR_IDS is not set (comma-separated Telegram user ids of the mediators)")
-    return frozenset(ids)
+    return ids
+
+
+_MAX_CATEGORY_CHARS = 32
+_MAX_REGION_CHARS = 80
+_MAX_LIST_ITEMS = 40
+
+
+def _name_list(env: Mapping[str, str], name: str, max_chars: int) -> tuple[str, ...]:
+    """A comma-separated list of names shown on buttons: no duplicates, none too long, at most 40."""
+    items = [" ".join(part.split()) for part in env.get(name, "").split(",") if part.strip()]
+    if any(len(item) > max_chars for item in items):
+        raise ConfigError(f"{name}: each entry must be at most {max_chars} characters")
+    if len({item.casefold() for item in items}) != len(items):
+        raise ConfigError(f"{name} lists an entry twice")
+    if len(items) > _MAX_LIST_ITEMS:
+        raise ConfigError(f"{name} has more than {_MAX_LIST_ITEMS} entries")
+    return tuple(items)
+
+
+def _daily_limit(env: Mapping[str, str]) -> int:
+    raw = env.get("CAUCUS_GRIEVANCE_DAILY_LIMIT", "").strip()
+    if not raw:
+        return 3
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ConfigError("CAUCUS_GRIEVANCE_DAILY_LIMIT must be a whole number from 1 to 1000")
+    return int(raw)
+
+
+def _safety_referral(env: Mapping[str, str]) -> dict[str, str]:
+    texts = {"": env.get("CAUCUS_SAFETY_REFERRAL", "").strip()}
+    texts |= {code: env.get(f"CAUCUS_SAFETY_REFERRAL_{code.upper()}", "").strip() for code in SUPPORTED_LANGUAGES}
+    if any(len(text) > 1000 for text in texts.values()):
+        raise ConfigError("CAUCUS_SAFETY_REFERRAL texts must be at most 1000 characters")
+    return {code: text for code, text in texts.items() if text}
 
 
 def read_settings(env: Mapping[str, str] | None = None, *, need_token: bool = True) -> Settings:
@@ -134,4 +181,10 @@ def read_settings(env: Mapping[str, str] | None = None, *, need_token: bool = Tr
         database_url=read_database_url(values),
         mediator_ids=_mediator_ids(values),
         api_base_url=base_url,
+        triage_ids=_user_ids(values, "CAUCUS_TRIAGE_IDS"),
+        grievance_categories=_name_list(values, "CAUCUS_GRIEVANCE_CATEGORIES", _MAX_CATEGORY_CHARS)
+        or DEFAULT_CATEGORIES,
+        grievance_regions=_name_list(values, "CAUCUS_GRIEVANCE_REGIONS", _MAX_REGION_CHARS),
+        grievance_daily_limit=_daily_limit(values),
+        safety_referral=_safety_referral(values),
     )

@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import common, mediator, party, views
+from bot import common, grievance, mediator, party, triage, views
 from bot.i18n import Text, _, plain, translator
 from bot.replies import Reply
 from bot.turn import Runtime, Turn, join_scope
@@ -73,6 +73,9 @@ class CaucusHandlers:
             "note": _no_args(self._note),
             "forget": _no_args(common.forget),
             "cancel": _no_args(common.cancel),
+            "grievance": _no_args(grievance.start_grievance),
+            "track": grievance.track,
+            "grievances": triage.show_grievances,
         }
         handlers: list[BaseHandler] = [  # type: ignore[type-arg]
             CommandHandler(name, self._wrap(handler), filters=private & filters.UpdateType.MESSAGE)
@@ -191,6 +194,10 @@ class CaucusHandlers:
         is_mediator = turn.runtime.is_mediator(turn.user_id)
         if turn.user.active_kind == "seat" and active_id:
             await party.party_text(turn, active_id, text)
+        elif turn.user.active_kind == "griev" and active_id:
+            await grievance.grievance_text(turn, active_id, text)
+        elif turn.user.active_kind == "triage" and turn.runtime.is_triage(turn.user_id):
+            await triage.triage_text(turn, text)
         elif turn.user.active_kind == "setup" and active_id and is_mediator:
             await mediator.draft_text(turn, active_id, text)
         elif turn.user.active_kind == "case" and active_id and is_mediator:
@@ -210,6 +217,14 @@ class CaucusHandlers:
         if meaning.scope == "seat":
             await turn.tx.set_active(turn.user_id, "seat", owner)
             await party.party_button(turn, owner, action, argument, message_id)
+        elif meaning.scope == "grv":
+            await turn.tx.set_active(turn.user_id, "griev", owner)
+            await grievance.grievance_button(turn, owner, action, argument)
+        elif meaning.scope in {"tri", "trg"}:
+            if not turn.runtime.is_triage(turn.user_id):
+                turn.toast = _STALE
+                return
+            await triage.triage_button(turn, owner, action, argument, message_id)
         elif not turn.runtime.is_mediator(turn.user_id) and meaning.scope in {"case", "join", "sugg"}:
             turn.toast = _STALE
         elif meaning.scope == "case" and await turn.tx.is_case_mediator(owner, turn.user_id):
@@ -233,6 +248,10 @@ class CaucusHandlers:
             return await turn.tx.case_version(meaning.owner_id) == meaning.version
         if meaning.scope == "join":
             return (await join_scope(turn.tx, meaning.owner_id)).version == meaning.version
+        if meaning.scope == "grv" or (meaning.scope == "tri" and meaning.owner_id != "list"):
+            return await turn.tx.grievance_version(meaning.owner_id) == meaning.version
+        if meaning.scope in {"tri", "trg"}:  # the list, and groups: what they name is checked when pressed
+            return True
         if meaning.scope == "sugg":  # valid while the suggestion waits for a decision
             suggestion = await turn.tx.suggestion(meaning.argument, meaning.owner_id)
             return suggestion is not None and suggestion.status == "pending"

@@ -7,12 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from bot.i18n import Localized
 
-__all__ = ["Amount", "Moment", "Number"]
+__all__ = ["Amount", "Day", "Moment", "Number"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,14 @@ class Moment(Localized):
     def format(self, language: str) -> str:
         zone = ZoneInfo(self.timezone)
         return f"{format_datetime(self.when.astimezone(zone), 'medium', locale=language)} ({self.timezone})"
+
+
+@dataclass(frozen=True)
+class Day(Localized):
+    """The calendar day of a moment in a time zone, in the reader's locale (for lists, where a time is too much)."""
+
+    when: datetime
+    timezone: str = "UTC"
+
+    def format(self, language: str) -> str:
+        return format_date(self.when.astimezone(ZoneInfo(self.timezone)), "medium", locale=language)

@@ -20,6 +20,7 @@ from flows.setup import MAX_ISSUES, MIN_ISSUES
 from flows.text import MAX_TITLE_CHARS, clean_line
 
 __all__ = [
+    "add_issue_from_triage",
     "case_button",
     "case_text",
     "draft_button",
@@ -648,6 +649,15 @@ async def _target_exists(turn: Turn, case_id: str, action: str, argument: str) -
     if action == "edit_option":
         return any(option.id == argument for issue in issues for option in issue.options)
     return True
+
+
+async def add_issue_from_triage(turn: Turn, case_id: str, raw_title: str) -> Issue:
+    """A recurring grievance theme becomes an issue of the case, under the same rules as one the mediator adds."""
+    await _check_rights(turn, case_id, "add_issue")
+    titles = [issue.title for issue in await turn.tx.issues(case_id)]
+    issue = await turn.tx.add_issue(case_id, _new_issue_title(raw_title, titles))
+    await _restart_answering(turn, case_id)
+    return issue
 
 
 def _new_issue_title(raw: str, existing: list[str]) -> str:

@@ -26,7 +26,7 @@ from bot.views import CATEGORY_NAMES, LEVEL_NAMES, item_label, points_text, rank
 from flows.analysis import Analysis, DisclosedItem, InterestHolder, PartyDisclosure
 from flows.model import CaseInfo
 
-__all__ = ["render_report"]
+__all__ = ["html_document", "name_html", "party_html", "render_report"]
 
 _STYLE = """
 body{font-family:"DejaVu Sans",Arial,"Noto Sans","Noto Sans Arabic",sans-serif;max-width:60rem;margin:2rem auto;
@@ -43,7 +43,7 @@ def _direction(language: str) -> str:
     return "rtl" if language in RTL_LANGUAGES else "ltr"
 
 
-def _party_text(text: str, language: str) -> str:
+def party_html(text: str, language: str) -> str:
     """Party text in its own language and direction (``auto`` when the language is unknown)."""
     lang = f' lang="{html.escape(language)}"' if language else ""
     direction = _direction(language) if language else "auto"
@@ -51,7 +51,7 @@ def _party_text(text: str, language: str) -> str:
     return f'<q{lang} dir="{direction}">{html.escape(text)}</q>{code}'
 
 
-def _name(text: str) -> str:
+def name_html(text: str) -> str:
     """A name the mediator typed (a party label, an issue title), isolated from the sentence."""
     return f"<bdi>{html.escape(text)}</bdi>"
 
@@ -79,8 +79,8 @@ class _Page:
 
 
 def _holder(page: _Page, holder: InterestHolder) -> str:
-    words = f": {_party_text(holder.words, holder.language)}" if holder.words else ""
-    return f"{_name(holder.party)} ({_name(holder.issue.title)}){words}"
+    words = f": {party_html(holder.words, holder.language)}" if holder.words else ""
+    return f"{name_html(holder.party)} ({name_html(holder.issue.title)}){words}"
 
 
 def _common_ground(page: _Page, analysis: Analysis) -> None:
@@ -117,11 +117,11 @@ def _packages(page: _Page, analysis: Analysis) -> None:
     header = "".join(f"<th>{name}</th>" for name in names)
     rows = [f"<tr><th></th>{header}</tr>"]
     for index, issue in enumerate(search.issues):
-        cells = "".join(f"<td>{_name(package.choices[index][1].text)}</td>" for package in shown)
-        rows.append(f"<tr><th>{_name(issue.title)}</th>{cells}</tr>")
+        cells = "".join(f"<td>{name_html(package.choices[index][1].text)}</td>" for package in shown)
+        rows.append(f"<tr><th>{name_html(issue.title)}</th>{cells}</tr>")
     for index, party in enumerate(search.parties):
         cells = "".join(f"<td>{percent(package.utilities[index])}</td>" for package in shown)
-        rows.append(f"<tr><th>{_name(party)}</th>{cells}</tr>")
+        rows.append(f"<tr><th>{name_html(party)}</th>{cells}</tr>")
     page.parts.append("<table>" + "".join(rows) + "</table>")
     if unproven:
         page.paragraph(page.say(_("Package 1 is the best found for the least satisfied party; the search could not "
@@ -142,7 +142,7 @@ def _item(page: _Page, item: DisclosedItem) -> str:
     if item.ratings:
         body = page.say(ratings_text((option.text, rating) for option, rating in item.ratings))
     else:
-        body = _party_text(item.text, item.language) if item.text else ""
+        body = party_html(item.text, item.language) if item.text else ""
     categories = ""
     if item.categories:
         categories = " [" + ", ".join(page.say(CATEGORY_NAMES[c]) for c in item.categories) + "]"
@@ -150,7 +150,7 @@ def _item(page: _Page, item: DisclosedItem) -> str:
 
 
 def _disclosure(page: _Page, disclosure: PartyDisclosure) -> None:
-    page.parts.append(f"<h3>{_name(disclosure.party)}</h3>")
+    page.parts.append(f"<h3>{name_html(disclosure.party)}</h3>")
     entries = []
     if disclosure.ranking is not None:
         entries.append(page.say(_("Priorities: {order}",
@@ -167,13 +167,13 @@ def render_report(info: CaseInfo, analysis: Analysis, t: Translator, *, chart: b
     """The whole report as one HTML document in ``t``'s language."""
     page = _Page(t)
     title = page.say(_("Summary of case {case}", case=info.short_id))
-    page.parts.append(f"<h1>{title}: {_name(info.title)}</h1>")
+    page.parts.append(f"<h1>{title}: {name_html(info.title)}</h1>")
     page.paragraph(page.say(_("Confidential: prepared for the mediators of this case. Generated {when}.",
                               when=Moment(generated, info.timezone))), "note")
     page.paragraph(page.say(_("Based on the answers of {count} of {total} parties.", count=len(analysis.parties),
                               total=analysis.total_parties)))
     page.heading(_("Agenda proposal for the joint session"))
-    page.items([" ↔ ".join(_name(issue.title) for issue in item.issues)
+    page.items([" ↔ ".join(name_html(issue.title) for issue in item.issues)
                 + f' <span class="muted">({page.say(AGENDA_KINDS[item.kind])})</span>' for item in analysis.agenda],
                _("No issues."), ordered=True)
     if chart is not None:
@@ -190,14 +190,17 @@ def render_report(info: CaseInfo, analysis: Analysis, t: Translator, *, chart: b
         page.heading(_("Acceptable ranges (for the mediator only: never shown to the parties)"))
         page.items([page.say(band_text(overlap)) for overlap in analysis.overlaps], _("No quantitative issue."))
     page.heading(_("Divergences"))
-    page.items([_name(d.issue.title) + ("<ul>" + "".join(f"<li>{_holder(page, h)}</li>" for h in d.interests)
+    page.items([name_html(d.issue.title) + ("<ul>" + "".join(f"<li>{_holder(page, h)}</li>" for h in d.interests)
                                         + "</ul>" if d.interests else "") for d in analysis.divergences],
                _("None: every issue has some common ground."))
     page.heading(_("What each party shared"))
     for disclosure in analysis.disclosures:
         _disclosure(page, disclosure)
-    language = t.language
-    body = "\n".join(page.parts)
+    return html_document(title, "\n".join(page.parts), t.language)
+
+
+def html_document(title: str, body: str, language: str) -> str:
+    """A self-contained, printable HTML page in ``language`` and its direction (``title`` is HTML already)."""
     return (f'<!DOCTYPE html>\n<html lang="{language}" dir="{_direction(language)}">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{title}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")

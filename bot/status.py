@@ -1,8 +1,10 @@
-"""The operator's case commands: ``caucusbot status CASE_ID`` (progress, never content) and
-``caucusbot report CASE_ID`` (the mediator's report, written to a file only the owner can read)."""
+"""The operator's commands on stored data: ``caucusbot status CASE_ID`` (progress, never content),
+``caucusbot report CASE_ID`` (the mediator's report) and ``caucusbot export grievances`` (CSV and
+HTML for the triage team); files are written so that only their owner can read them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,14 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import Settings
+from bot.grievance_export import export_csv, export_html
+from bot.i18n import translator
 from bot.summaries import case_analysis, report_files
+from flows.grievance import Grievance, triage_order
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo
 from storage.crypto import KeyRing, MasterKey
 from storage.db import create_engine
 from storage.repository import Store, Transaction
 
-__all__ = ["print_status", "write_report"]
+__all__ = ["export_grievances", "print_status", "write_report"]
 
 
 @asynccontextmanager
@@ -65,10 +70,39 @@ async def write_report(database_url: str, master_key: MasterKey, short_id: str, 
         analysis = await case_analysis(tx, info)
     files = report_files(info, analysis, language, datetime.now(UTC))
     path = output or Path(files.report_name)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode on open: the report must not stay readable
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(files.report)
+    _write_private(path, files.report.encode("utf-8"))
     print(f"report of case {info.short_id} written to {path} "
           f"({len(analysis.parties)} of {analysis.total_parties} parties submitted)")
+    return 0
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode on open: it must not stay readable to others
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+
+
+async def _grievances(database_url: str, master_key: MasterKey) -> list[Grievance]:
+    engine = create_engine(database_url)
+    store = Store(engine, KeyRing(master_key))
+    try:
+        await store.open()
+        async with store.transaction() as tx:
+            assert tx is not None  # noqa: S101 - no update id, never a duplicate
+            return triage_order(await tx.triage_grievances())
+    finally:
+        await engine.dispose()
+
+
+def export_grievances(database_url: str, master_key: MasterKey, output: Path, language: str,
+                      timezone: str = "UTC") -> int:
+    """Write grievances.csv and grievances.html into ``output`` (created if needed); nothing identifies
+    an anonymous submitter."""
+    grievances = asyncio.run(_grievances(database_url, master_key))
+    output.mkdir(parents=True, exist_ok=True)
+    _write_private(output / "grievances.csv", export_csv(grievances, timezone))
+    html = export_html(grievances, translator(language), generated=datetime.now(UTC), timezone=timezone)
+    _write_private(output / "grievances.html", html.encode("utf-8"))
+    print(f"{len(grievances)} grievances written to {output / 'grievances.csv'} and {output / 'grievances.html'}")
     return 0

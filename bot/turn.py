@@ -35,6 +35,9 @@ class Runtime:
     def is_mediator(self, user_id: int) -> bool:
         return user_id in self.settings.mediator_ids
 
+    def is_triage(self, user_id: int) -> bool:
+        return user_id in self.settings.triage_ids
+
     def mediator_chat(self, mediator_hash: str) -> int | None:
         """The chat of a case's mediator, found among the configured ids (no id is stored in clear)."""
         if not self._mediators_by_hash:
@@ -145,6 +148,11 @@ class Turn:
     @property
     def translator(self) -> Translator:
         return translator(self.language)
+
+    @property
+    def timezone(self) -> str:
+        """The time zone this person reads times in: their own choice (/timezone), else UTC."""
+        return self.user.timezone or "UTC"
 
     async def reload_user(self) -> None:
         self.user = await self.tx.user(self.user_id)

@@ -23,10 +23,17 @@ __all__ = [
     "CAUCUS_MACHINE",
     "CAUCUS_TRANSITIONS",
     "EDIT_STEPS",
+    "GRIEVANCE_EDIT_STEPS",
+    "GRIEVANCE_MACHINE",
+    "GRIEVANCE_STATUS_MACHINE",
+    "GRIEVANCE_STATUS_TRANSITIONS",
+    "GRIEVANCE_TRANSITIONS",
     "OPTIONAL_STEPS",
     "CaseStage",
     "CaucusStep",
     "FlowMachine",
+    "GrievanceStatus",
+    "GrievanceStep",
 ]
 
 
@@ -71,6 +78,32 @@ class CaucusStep(enum.Enum):
     SUBMITTED = "submitted"
     WAITING = "waiting"
     WITHDRAWN = "withdrawn"
+
+
+class GrievanceStep(enum.Enum):
+    """Where a person filing a grievance is, from the language to the receipt."""
+
+    LANGUAGE = "language"
+    IDENTITY = "identity"
+    NAME = "name"
+    CATEGORY = "category"
+    REGION = "region"
+    DESCRIPTION = "description"
+    GROUPS = "groups"
+    URGENCY = "urgency"
+    REMEDY = "remedy"
+    REVIEW = "review"
+    SUBMITTED = "submitted"
+
+
+class GrievanceStatus(enum.Enum):
+    """A submitted grievance as the triage team handles it (DESIGN.md §2)."""
+
+    RECEIVED = "received"
+    UNDER_REVIEW = "under_review"
+    REFERRED = "referred"
+    ADDRESSED = "addressed"
+    CLOSED = "closed"
 
 
 Transition = Mapping[str, Any]
@@ -204,6 +237,58 @@ CAUCUS_TRANSITIONS: Sequence[Transition] = (
 )
 
 
+_G = GrievanceStep
+# Where the review screen's "change" of a grievance item starts; finishing it returns to the review.
+GRIEVANCE_EDIT_STEPS = {
+    "identity": _G.IDENTITY,
+    "category": _G.CATEGORY,
+    "region": _G.REGION,
+    "description": _G.DESCRIPTION,
+    "groups": _G.GROUPS,
+    "urgency": _G.URGENCY,
+    "remedy": _G.REMEDY,
+}
+
+
+def _grievance_step(trigger: str, source: GrievanceStep, dest: GrievanceStep, guard: str = "") -> list[Transition]:
+    """A step of the grievance flow: back to the review while editing from it, else on to ``dest``."""
+    guards = [guard] if guard else []
+    return [
+        {"trigger": trigger, "source": source, "dest": _G.REVIEW, "conditions": ["editing", *guards],
+         "after": "stop_editing"},
+        {"trigger": trigger, "source": source, "dest": dest, "conditions": guards},
+    ]
+
+
+GRIEVANCE_TRANSITIONS: Sequence[Transition] = (
+    {"trigger": "choose_language", "source": _G.LANGUAGE, "dest": _G.IDENTITY},
+    *_grievance_step("stay_anonymous", _G.IDENTITY, _G.CATEGORY),
+    {"trigger": "give_name_later", "source": _G.IDENTITY, "dest": _G.NAME},
+    *_grievance_step("give_name", _G.NAME, _G.CATEGORY),
+    *_grievance_step("choose_category", _G.CATEGORY, _G.REGION),
+    *_grievance_step("give_region", _G.REGION, _G.DESCRIPTION),
+    # The description can take several messages: each adds to it until the person taps Done.
+    {"trigger": "add_description", "source": _G.DESCRIPTION, "dest": None},
+    {"trigger": "clear_description", "source": _G.DESCRIPTION, "dest": None},
+    *_grievance_step("finish_description", _G.DESCRIPTION, _G.GROUPS, "has_description"),
+    *_grievance_step("give_groups", _G.GROUPS, _G.URGENCY),
+    *_grievance_step("choose_urgency", _G.URGENCY, _G.REMEDY),
+    {"trigger": "give_remedy", "source": _G.REMEDY, "dest": _G.REVIEW, "after": "stop_editing"},
+    *({"trigger": f"edit_{item}", "source": _G.REVIEW, "dest": step, "before": "start_editing"}
+      for item, step in GRIEVANCE_EDIT_STEPS.items()),
+    {"trigger": "submit", "source": _G.REVIEW, "dest": _G.SUBMITTED},
+)
+
+_S = GrievanceStatus
+GRIEVANCE_STATUS_TRANSITIONS: Sequence[Transition] = (
+    {"trigger": "review", "source": [_S.RECEIVED, _S.REFERRED, _S.ADDRESSED], "dest": _S.UNDER_REVIEW},
+    {"trigger": "refer", "source": [_S.RECEIVED, _S.UNDER_REVIEW], "dest": _S.REFERRED},
+    {"trigger": "address", "source": [_S.RECEIVED, _S.UNDER_REVIEW, _S.REFERRED], "dest": _S.ADDRESSED},
+    # Closing is final: an anonymous submitter's chat is destroyed with it, so nobody could be told of a reopening.
+    {"trigger": "close", "source": [_S.RECEIVED, _S.UNDER_REVIEW, _S.REFERRED, _S.ADDRESSED], "dest": _S.CLOSED},
+)
+
+
 @dataclass(frozen=True)
 class FlowMachine:
     """One shared `transitions` machine for every conversation of a kind."""
@@ -269,3 +354,5 @@ class FlowMachine:
 
 CASE_MACHINE = FlowMachine("Case flow", CaseStage, CASE_TRANSITIONS)
 CAUCUS_MACHINE = FlowMachine("Caucus flow", CaucusStep, CAUCUS_TRANSITIONS)
+GRIEVANCE_MACHINE = FlowMachine("Grievance flow", GrievanceStep, GRIEVANCE_TRANSITIONS)
+GRIEVANCE_STATUS_MACHINE = FlowMachine("Grievance status", GrievanceStatus, GRIEVANCE_STATUS_TRANSITIONS)

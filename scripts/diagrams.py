@@ -9,9 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flows.machines import CASE_MACHINE, CAUCUS_MACHINE, FlowMachine  # noqa: E402
+from flows.machines import (  # noqa: E402
+    CASE_MACHINE,
+    CAUCUS_MACHINE,
+    GRIEVANCE_MACHINE,
+    GRIEVANCE_STATUS_MACHINE,
+    FlowMachine,
+)
 
-MACHINES: dict[str, FlowMachine] = {"case-flow": CASE_MACHINE, "caucus-flow": CAUCUS_MACHINE}
+MACHINES: dict[str, FlowMachine] = {
+    "case-flow": CASE_MACHINE,
+    "caucus-flow": CAUCUS_MACHINE,
+    "grievance-flow": GRIEVANCE_MACHINE,
+    "grievance-status": GRIEVANCE_STATUS_MACHINE,
+}
 
 
 def block(name: str) -> str:

@@ -45,6 +45,7 @@ from flows.setup import CaseDraft
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
 from storage.db import is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
+from storage.grievances import GrievanceRepository
 from storage.tables import (
     Answer,
     Button,
@@ -96,6 +97,7 @@ class UserState:
     active_id: str | None
     version: int
     pending: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,7 @@ def _short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(6))
 
 
-class Transaction:
+class Transaction(GrievanceRepository):
     """Everything one update may read or change, scoped to one database transaction."""
 
     def __init__(self, store: Store, session: AsyncSession, keys: _Keys, system_key_id: str) -> None:
@@ -376,7 +378,8 @@ class Transaction:
     # Users ---------------------------------------------------------------------------------
     async def user(self, user_id: int) -> UserState:
         row = await self._user_row(user_id)
-        return UserState(row.user_hash, row.language, row.active_kind, row.active_id, row.version, row.pending)
+        return UserState(row.user_hash, row.language, row.active_kind, row.active_id, row.version, row.pending,
+                         row.timezone)
 
     async def _user_row(self, user_id: int) -> User:
         user_hash = self.store.user_hash(user_id)
@@ -394,6 +397,11 @@ class Transaction:
         row = await self._user_row(user_id)
         row.language = language
         row.version += 1
+
+    async def set_user_timezone(self, user_id: int, name: str | None) -> None:
+        """The time zone this account reads times in (an IANA name already checked), or None for the default."""
+        row = await self._user_row(user_id)
+        row.timezone = name
 
     async def set_active(self, user_id: int, kind: str | None, active_id: str | None) -> None:
         row = await self._user_row(user_id)
@@ -1097,7 +1105,12 @@ class Transaction:
     # Buttons -------------------------------------------------------------------------------------
     async def issue_button(self, meaning: ButtonMeaning) -> str:
         token = secrets.token_urlsafe(_BUTTON_TOKEN_BYTES)
-        key_id = await self.seat_key_id(meaning.owner_id) if meaning.scope == "seat" else self._system_key_id
+        if meaning.scope == "seat":
+            key_id = await self.seat_key_id(meaning.owner_id)
+        elif meaning.scope == "grv":  # what a person filing a grievance chose goes with the grievance's key
+            key_id = await self.grievance_key_id(meaning.owner_id)
+        else:
+            key_id = self._system_key_id
         row = Button(
             token=token, user_hash=meaning.user_hash, scope=meaning.scope, owner_id=meaning.owner_id,
             version=meaning.version, action=meaning.action, argument="", key_id=key_id,
@@ -1214,7 +1227,8 @@ def _read_answer(answers: CaucusAnswers, kind: ItemKind, issue_id: str, value: d
 
 
 def _button_argument(button: Button) -> FieldContext:
-    return FieldContext("buttons", button.token, "", button.owner_id if button.scope == "seat" else "", "argument")
+    owner = button.owner_id if button.scope in {"seat", "grv"} else ""
+    return FieldContext("buttons", button.token, "", owner, "argument")
 
 
 def _case_title(case: Case) -> FieldContext:

@@ -29,6 +29,8 @@ __all__ = [
     "Case",
     "CaseMediator",
     "DataKey",
+    "GrievanceEvent",
+    "GrievanceRow",
     "IssueRow",
     "NoteRow",
     "OptionRow",
@@ -104,6 +106,8 @@ class User(Base):
     id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
     user_hash: Mapped[str] = mapped_column(_HASH, unique=True)
     language: Mapped[str | None] = mapped_column(String(8))
+    # The IANA time zone the account reads times in (None: the case's zone, else UTC).
+    timezone: Mapped[str | None] = mapped_column(String(64))
     active_kind: Mapped[str | None] = mapped_column(String(8))
     active_id: Mapped[str | None] = mapped_column(_ID)
     # What the next text the account types is for (e.g. renaming an issue): a step name and ids, never content.
@@ -238,6 +242,51 @@ class SuggestionRow(Base):
     round: Mapped[int] = mapped_column(Integer)
     text_enc: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class GrievanceRow(Base):
+    """A grievance, filed or being filed, under its own data key.
+
+    No Telegram id is kept in clear: ``submitter_hash`` is the keyed hash used to find the
+    submitter's grievances (``/track``, the daily limit); the chat needed to answer them is in
+    ``chat_enc``, destroyed when an anonymous grievance is closed. Everything the person typed
+    (name, region, description, groups, remedy) is in ``content_enc``; the category, urgency
+    and status are choices from fixed lists, kept in clear for counting.
+    """
+
+    __tablename__ = "grievances"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    reference_hash: Mapped[str] = mapped_column(_HASH, unique=True)
+    reference_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    submitter_hash: Mapped[str] = mapped_column(_HASH, index=True)
+    chat_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    language: Mapped[str] = mapped_column(String(8))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    content_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    step: Mapped[str] = mapped_column(String(16))
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(16), index=True)  # None until submitted
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    alerted_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class GrievanceEvent(Base):
+    """A change in a grievance's handling: a new status and the message sent to the submitter, if any."""
+
+    __tablename__ = "grievance_events"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    grievance_id: Mapped[str] = mapped_column(ForeignKey("grievances.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "status" or "agenda"
+    status: Mapped[str] = mapped_column(String(16))
+    officer_hash: Mapped[str] = mapped_column(_HASH)
+    message_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
 
 
