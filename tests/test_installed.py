@@ -71,7 +71,7 @@ def test_installed_bot_answers_everyone_in_their_language(venv: Path, tmp_path: 
             _wait(lambda: standin.calls("getMe"), 10)
             assert time.monotonic() - started < 10
             welcome = _("Welcome. This bot supports confidential mediation. If a mediator invited you, "
-                        "please open the link they gave you.")
+                        "please open the link they gave you. To report a grievance, send /grievance.")
             for number, language in enumerate(LANGUAGES):
                 user_id = 7001 + number
                 standin.user(user_id, f"User {language}", language).send_command("/start")
