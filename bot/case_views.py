@@ -57,12 +57,12 @@ NEXT_DEADLINE_PROMPT = _("Send the deadline of the next round as a date, for exa
                          "It ends at 23:59 in the case's time zone, and applies once you start that round.")
 
 
-def _deadline_line(info: CaseInfo, stage: CaseStage) -> Text:
+def _deadline_line(info: CaseInfo, stage: CaseStage, zone: str) -> Text:
     if info.deadline is None:
         return _("Deadline: none")
     if stage is CaseStage.JOINT:  # between rounds: a deadline set now is for the next round
-        return _("Deadline of the next round: {when}", when=Moment(info.deadline, info.timezone))
-    return _("Deadline: {when}", when=Moment(info.deadline, info.timezone))
+        return _("Deadline of the next round: {when}", when=Moment(info.deadline, zone))
+    return _("Deadline: {when}", when=Moment(info.deadline, zone))
 
 
 def case_list(cases: list[CaseInfo]) -> Reply:
@@ -79,14 +79,15 @@ def case_list(cases: list[CaseInfo]) -> Reply:
     return Reply.of(*lines, buttons=rows)
 
 
-def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int) -> Reply:
+def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: str | None = None) -> Reply:
+    """The case menu; times in ``zone``, the reader's own time zone (the case's when the reader chose none)."""
     """The case's menu: where it stands, and every tool the mediator has."""
     stage = CaseStage(info.stage)
     lines = [
         *case_heading(info),
         submitted_line(seats),
         _("Priorities: {mode}. Time zone: {zone}.", mode=MODE_NAMES[info.priority_mode], zone=info.timezone),
-        _deadline_line(info, stage),
+        _deadline_line(info, stage, zone or info.timezone),
         ngettext("{count} mediator on this case.", "{count} mediators on this case.", mediators),
     ]
     if stage is CaseStage.DRAFT_DETAILS:

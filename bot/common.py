@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from bot import mediator
+from bot.formats import Moment
 from bot.grievance import DEEP_LINK, show_grievance_step, start_grievance
 from bot.i18n import LANGUAGES, Text, _
 from bot.party import ask_forget, ask_note, open_invite, show_step
-from bot.replies import Reply
+from bot.replies import ButtonSpec, Reply
 from bot.turn import Scope, Turn
 from bot.views import language_buttons
+from flows.case import parse_timezone
 
 __all__ = [
     "cancel",
@@ -18,9 +20,12 @@ __all__ = [
     "note",
     "pause",
     "privacy",
+    "reset_timezone",
     "resume",
     "show_language_menu",
     "start",
+    "timezone",
+    "timezone_text",
 ]
 
 _PRIVACY = (
@@ -106,6 +111,7 @@ async def help_text(turn: Turn) -> None:
         _("/pause: stop for now; your answers so far are kept"),
         _("/resume: continue where you stopped"),
         _("/language: change the language"),
+        _("/timezone: the time zone in which you read times and dates"),
         _("/privacy: what is stored and who sees what"),
         _("/cancel: cancel what you were typing (a note, an edit)"),
     ]
@@ -169,5 +175,41 @@ async def cancel(turn: Turn) -> None:
     if turn.user.active_kind in {"case", "triage"}:
         await turn.tx.set_active(turn.user_id, None, None)
     await turn.reply(Reply.of(_("Cancelled.")))
+    await turn.reload_user()
+    await resume(turn)
+
+
+async def timezone(turn: Turn, args: list[str]) -> None:
+    """/timezone [name]: the time zone this person reads times in (deadlines, reminders, report dates)."""
+    if args:
+        await _set_timezone(turn, parse_timezone(" ".join(args)))
+        return
+    current = turn.user.timezone
+    await turn.tx.set_pending(turn.user_id, "tz")
+    lines: list[Text | str] = [
+        _("Your time zone: {zone}.", zone=current) if current else
+        _("You have not chosen a time zone: times are shown in the case's time zone, or in UTC."),
+        _("Send your time zone, for example Africa/Nairobi, Europe/Kyiv or America/Bogota, or /cancel."),
+    ]
+    buttons = [[ButtonSpec(_("Use the default"), "tz_reset")]] if current else None
+    await turn.reply(Reply.of(*lines, buttons=buttons), scope=Scope("user", turn.user.user_hash, turn.user.version))
+
+
+async def timezone_text(turn: Turn, text: str) -> None:
+    """The time zone typed after /timezone asked for it."""
+    await _set_timezone(turn, parse_timezone(text))
+
+
+async def reset_timezone(turn: Turn) -> None:
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.tx.set_user_timezone(turn.user_id, None)
+    await turn.reply(Reply.of(_("Times are shown in the case's time zone again, or in UTC.")))
+
+
+async def _set_timezone(turn: Turn, zone: str) -> None:
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.tx.set_user_timezone(turn.user_id, zone)
+    await turn.reply(Reply.of(_("From now on I show times in {zone}. It is now {now}.", zone=zone,
+                                now=Moment(turn.runtime.clock(), zone))))
     await turn.reload_user()
     await resume(turn)

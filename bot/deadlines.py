@@ -27,15 +27,16 @@ async def check_deadlines(runtime: Runtime, now: datetime) -> int:
             deadline = info.deadline
             assert deadline is not None  # noqa: S101 - only cases with a deadline are listed
             for party in await tx.reminder_candidates(info.id):
-                if not reminder_due(now, deadline, info.timezone, last_reminded=party.last_reminded,
+                zone = party.timezone or info.timezone  # reasonable hours where the party is, if it said where
+                if not reminder_due(now, deadline, zone, last_reminded=party.last_reminded,
                                     last_activity=party.last_activity):
                     continue
                 await courier.send(party.chat_id, party.language, party.user_hash, Reply.of(
                     _("A gentle reminder: the mediator would like your answers by {deadline}. "
                       "/resume continues where you stopped; if you need more time, tell the mediator with /note.",
-                      deadline=Moment(deadline, info.timezone))),
+                      deadline=Moment(deadline, zone))),
                     key_id=await tx.seat_key_id(party.seat_id))
-                await tx.mark_reminded(party.seat_id, now.astimezone(ZoneInfo(info.timezone)).date())
+                await tx.mark_reminded(party.seat_id, now.astimezone(ZoneInfo(zone)).date())
                 sent += 1
             if now > deadline and not await tx.late_reported(info.id):
                 late = await tx.late_seats(info.id)

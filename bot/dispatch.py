@@ -73,6 +73,7 @@ class CaucusHandlers:
             "note": _no_args(self._note),
             "forget": _no_args(common.forget),
             "cancel": _no_args(common.cancel),
+            "timezone": common.timezone,
             "grievance": _no_args(grievance.start_grievance),
             "track": grievance.track,
             "grievances": triage.show_grievances,
@@ -192,7 +193,9 @@ class CaucusHandlers:
         text = message.text if message is not None and message.text is not None else ""
         active_id = turn.user.active_id
         is_mediator = turn.runtime.is_mediator(turn.user_id)
-        if turn.user.active_kind == "seat" and active_id:
+        if turn.user.pending == "tz":
+            await common.timezone_text(turn, text)
+        elif turn.user.active_kind == "seat" and active_id:
             await party.party_text(turn, active_id, text)
         elif turn.user.active_kind == "griev" and active_id:
             await grievance.grievance_text(turn, active_id, text)
@@ -233,6 +236,8 @@ class CaucusHandlers:
             await mediator.join_button(turn, owner, action, message_id)
         elif meaning.scope == "sugg" and await turn.tx.is_case_mediator(argument, turn.user_id):
             await mediator.suggestion_button(turn, owner, argument, action, message_id)
+        elif meaning.scope == "user" and action == "tz_reset":
+            await common.reset_timezone(turn)
         elif meaning.scope == "user" and action == "setlang":
             await common.choose_language(turn, argument)
         elif meaning.scope == "user" and action == "open_case":

@@ -184,7 +184,8 @@ async def open_case(turn: Turn, case_id: str) -> None:
 
 async def show_menu(turn: Turn, case_id: str, *, edit: int | None = None) -> None:
     info = await turn.tx.case_info(case_id)
-    reply = case_views.case_menu(info, await turn.tx.seat_statuses(case_id), await turn.tx.mediator_count(case_id))
+    reply = case_views.case_menu(info, await turn.tx.seat_statuses(case_id), await turn.tx.mediator_count(case_id),
+                                 zone=turn.user.timezone)
     await _show(turn, case_id, reply, edit=edit)
 
 
@@ -198,7 +199,8 @@ async def show_status(turn: Turn, args: list[str]) -> None:
 
 
 async def _status(turn: Turn, info: CaseInfo) -> None:
-    await turn.reply(views.status_view(info, await turn.tx.seat_statuses(info.id), now=turn.runtime.clock()))
+    await turn.reply(views.status_view(info, await turn.tx.seat_statuses(info.id), now=turn.runtime.clock(),
+                                       zone=turn.user.timezone))
 
 
 async def show_summary(turn: Turn, args: list[str]) -> None:

@@ -241,16 +241,18 @@ def submitted_line(seats: list[SeatStatus]) -> Text:
              total=len(active))
 
 
-def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime) -> Reply:
-    """Who is at which step, and who is late: never content."""
+def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime, zone: str | None = None) -> Reply:
+    """/status: who is at which step, and who is late, never content; times in ``zone`` (the reader's own time
+    zone), else in the case's."""
+    zone = zone or info.timezone
     lines = case_heading(info)
     if info.deadline is not None:
-        lines.append(_("Deadline: {when}", when=Moment(info.deadline, info.timezone)))
+        lines.append(_("Deadline: {when}", when=Moment(info.deadline, zone)))
     lines += ["", submitted_line(seats)]
     late = info.deadline is not None and now > info.deadline
     for seat in seats:
         lines.append(_("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
-                       step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, info.timezone)))
+                       step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, zone)))
         if late and not seat.submitted and not seat.withdrawn:
             lines.append(Text("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
     return Reply.of(*lines)

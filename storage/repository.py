@@ -151,6 +151,7 @@ class ReminderCandidate:
     last_reminded: date | None
     last_activity: datetime | None
     user_hash: str
+    timezone: str | None = None  # the party's own time zone, if it chose one
 
 
 @dataclass(frozen=True)
@@ -392,6 +393,9 @@ class Transaction(GrievanceRepository):
 
     async def language_of(self, user_hash: str) -> str | None:
         return await self.session.scalar(select(User.language).where(User.user_hash == user_hash))
+
+    async def timezone_of(self, user_hash: str) -> str | None:
+        return await self.session.scalar(select(User.timezone).where(User.user_hash == user_hash))
 
     async def set_language(self, user_id: int, language: str) -> None:
         row = await self._user_row(user_id)
@@ -1079,6 +1083,7 @@ class Transaction(GrievanceRepository):
             candidates.append(ReminderCandidate(
                 seat.id, cipher.decrypt(seat.label_enc, _seat_label(seat)), chat_id,
                 await self.language_of(seat.user_hash), seat.last_reminded_on, seat.last_activity_at, seat.user_hash,
+                await self.timezone_of(seat.user_hash),
             ))
         return candidates
 
