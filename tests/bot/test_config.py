@@ -82,3 +82,34 @@ def test_keys_generate_prints_a_usable_key(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert len(base64.b64decode(result.stdout.strip())) == 32
     assert MasterKey.from_base64(result.stdout).key_id
+
+
+def test_grievance_settings_have_sensible_defaults_and_are_read() -> None:
+    """Without settings: the default categories, typed places, 3 reports a day, no triage officer."""
+    default = read_settings(GOOD)
+    assert default.grievance_categories[0] == "land"
+    assert "other" in default.grievance_categories
+    assert (default.grievance_regions, default.grievance_daily_limit, default.triage_ids) == ((), 3, frozenset())
+    configured = read_settings(GOOD | {
+        "CAUCUS_TRIAGE_IDS": "31,32", "CAUCUS_GRIEVANCE_CATEGORIES": "land, water ,Fishing rights",
+        "CAUCUS_GRIEVANCE_REGIONS": "North,  South   Hills", "CAUCUS_GRIEVANCE_DAILY_LIMIT": "10",
+        "CAUCUS_SAFETY_REFERRAL": "Call 1122", "CAUCUS_SAFETY_REFERRAL_FR": "Appelez le 1122",
+    })
+    assert configured.triage_ids == frozenset({31, 32})
+    assert configured.grievance_categories == ("land", "water", "Fishing rights")
+    assert configured.grievance_regions == ("North", "South Hills")
+    assert configured.grievance_daily_limit == 10
+    assert configured.safety_referral == {"": "Call 1122", "fr": "Appelez le 1122"}
+
+
+@pytest.mark.parametrize(("change", "variable"), [
+    ({"CAUCUS_TRIAGE_IDS": "officer"}, "CAUCUS_TRIAGE_IDS"),
+    ({"CAUCUS_GRIEVANCE_DAILY_LIMIT": "0"}, "CAUCUS_GRIEVANCE_DAILY_LIMIT"),
+    ({"CAUCUS_GRIEVANCE_DAILY_LIMIT": "lots"}, "CAUCUS_GRIEVANCE_DAILY_LIMIT"),
+    ({"CAUCUS_GRIEVANCE_CATEGORIES": "land,Land"}, "CAUCUS_GRIEVANCE_CATEGORIES"),
+    ({"CAUCUS_GRIEVANCE_CATEGORIES": "x" * 33}, "CAUCUS_GRIEVANCE_CATEGORIES"),
+    ({"CAUCUS_GRIEVANCE_REGIONS": ",".join(f"Place {n}" for n in range(41))}, "CAUCUS_GRIEVANCE_REGIONS"),
+])
+def test_a_bad_grievance_setting_names_its_variable(change: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        read_settings(GOOD | change)

@@ -6,6 +6,7 @@ triage team and the database each hold.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -26,6 +27,7 @@ from bot.i18n import LANGUAGES, Text, _, ngettext, plain, translator
 from bot.local import LocalBot
 from bot.scenario import create_case, label, tap, type_text
 from bot.standin import BotApiStandIn, SimUser
+from bot.status import export_grievances
 from flows.grievance import REFERENCE_ALPHABET, Grievance, GrievanceContent, Urgency, count_grievances
 from flows.machines import GrievanceStatus
 from storage.crypto import MasterKey
@@ -360,7 +362,8 @@ async def test_triage_answers_refers_and_closes(standin: BotApiStandIn, settings
         await local.stop()
 
 
-async def test_similar_reports_become_an_agenda_issue(standin: BotApiStandIn, settings: Settings) -> None:
+async def test_similar_reports_become_an_agenda_issue(
+        standin: BotApiStandIn, settings: Settings, tmp_path: Path) -> None:
     """Reports of one category that say similar things form a group; the group becomes an issue of a case."""
     local = LocalBot(standin, replace(settings, triage_ids=frozenset({TRIAGE_ID, MEDIATOR_ID})))
     await local.start()
@@ -394,3 +397,12 @@ async def test_similar_reports_become_an_agenda_issue(standin: BotApiStandIn, se
         assert "Water: North, South" in _text(standin, MEDIATOR_ID)[-1]
     finally:
         await local.stop()
+
+    # The operator's export: the three reports name the case that took them up; only the owner can read the files.
+    output = tmp_path / "export"
+    code = await asyncio.to_thread(export_grievances, settings.database_url, settings.master_key, output, "fr")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO((output / "grievances.csv").read_bytes().decode("utf-8-sig"))))
+    assert sorted(row["agenda_cases"] for row in rows) == ["", short_id, short_id, short_id]
+    assert {(output / name).stat().st_mode & 0o777 for name in ("grievances.csv", "grievances.html")} == {0o600}
+    assert '<html lang="fr" dir="ltr">' in (output / "grievances.html").read_text(encoding="utf-8")
