@@ -76,8 +76,8 @@ def export_html(grievances: Sequence[Grievance], t: Translator, *, generated: da
     counts = count_grievances(grievances)
     title = say(_("Grievances"))
     note = _("Confidential: for the team handling grievances. Generated {when}.", when=Moment(generated, timezone))
-    parts = [f"<h1>{title}</h1>", f'<p class="note">{say(note)}</p>',
-             f"<p>{say(ngettext('{count} report.', '{count} reports.', counts.total))}</p>"]
+    total = ngettext("{count} report.", "{count} reports.", counts.total)
+    parts = [f"<h1>{title}</h1>", f'<p class="note">{say(note)}</p>', f"<p>{say(total)}</p>"]
 
     def table(heading: Text, rows: list[tuple[str, int]]) -> None:
         cells = "".join(f"<tr><td>{name}</td><td>{say(Text('{n}', params={'n': Number(n)}))}</td></tr>"
@@ -89,7 +89,8 @@ def export_html(grievances: Sequence[Grievance], t: Translator, *, generated: da
     table(_("By category"), [(say(category_name(c)), n) for c, n in counts.by_category.most_common()])
     table(_("By place"), [(name_html(r) if r else "—", n) for r, n in counts.by_region.most_common()])
     table(_("By language"), [(name_html(code or "—"), n) for code, n in counts.by_language.most_common()])
-    parts.append(f"<h2>{say(_('Reports'))}</h2>")
+    reports_heading = _("Reports")
+    parts.append(f"<h2>{say(reports_heading)}</h2>")
     for grievance in grievances:
         parts.append(f"<h3><code>{grievance.reference}</code></h3><ul>"
                      + "".join(f"<li>{say(line)}</li>" for line in _report_lines(grievance, timezone)) + "</ul>")

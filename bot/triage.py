@@ -21,7 +21,6 @@ from flows.grievance import (
     count_grievances,
     group_similar,
     next_status,
-    normalize_reference,
     triage_order,
 )
 from flows.matching import CharNgramMatcher, TextMatcher, best_matcher
@@ -48,12 +47,11 @@ async def show_grievances(turn: Turn, args: list[str]) -> None:
         await turn.reply(Reply.of(_("I do not know that command. /help lists what you can do.")))
         return
     if args:
-        reference = normalize_reference("".join(args))
-        found = [g for g in await turn.tx.triage_grievances() if g.reference == reference] if reference else []
-        if not found:
+        grievance_id = await turn.tx.grievance_id_for("".join(args))
+        if grievance_id is None:
             await turn.reply(Reply.of(_("No report has this reference.")))
             return
-        await _detail(turn, found[0].id)
+        await _detail(turn, grievance_id)
         return
     await _list(turn, 0)
 

@@ -182,6 +182,16 @@ class GrievanceRepository:
             return None
         return row.id
 
+    async def grievance_id_for(self, typed_reference: str) -> str | None:
+        """For triage: the readable grievance a reference names, whoever filed it."""
+        reference = normalize_reference(typed_reference)
+        if reference is None:
+            return None
+        return await self.session.scalar(
+            select(GrievanceRow.id)
+            .where(GrievanceRow.reference_hash == self._reference_hash(reference), GrievanceRow.status.is_not(None))
+        )
+
     async def own_grievances(self, user_id: int) -> list[tuple[str, GrievanceStatus]]:
         """The references and statuses of what this account reported, newest first."""
         rows = (await self.session.scalars(
@@ -203,6 +213,7 @@ class GrievanceRepository:
     async def triage_grievances(self) -> list[Grievance]:
         """Every grievance triage may read: submitted ones, and ones still being written after a danger alert."""
         rows = (await self.session.scalars(select(GrievanceRow).where(GrievanceRow.status.is_not(None)))).all()
+        await self._keys.preload([row.key_id for row in rows])
         events: dict[str, list[GrievanceEvent]] = {}
         for event in (await self.session.scalars(
             select(GrievanceEvent).order_by(GrievanceEvent.created_at, GrievanceEvent.id)

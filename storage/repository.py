@@ -207,6 +207,18 @@ class _Keys:
             self._ciphers[key_id] = FieldCipher(raw)
         return self._ciphers[key_id]
 
+    async def preload(self, key_ids: list[str]) -> None:
+        """Unwrap many data keys with one query per thousand instead of one each (listing many grievances)."""
+        wanted = [key_id for key_id in dict.fromkeys(key_ids) if key_id not in self._ciphers]
+        for start in range(0, len(wanted), 1000):
+            rows = (await self._session.scalars(
+                select(DataKey).where(DataKey.id.in_(wanted[start:start + 1000]), DataKey.wrapped.is_not(None))
+            )).all()
+            for row in rows:
+                assert row.wrapped is not None  # noqa: S101 - selected so
+                raw = self._ring.unwrap(row.kek_id, row.wrapped, f"{row.scope}|{row.id}")
+                self._ciphers[row.id] = FieldCipher(raw)
+
     async def destroy(self, key_id: str) -> None:
         """Crypto-shred: drop the wrapped key, so everything it protected is gone, backups included."""
         self._ciphers.pop(key_id, None)
