@@ -1,4 +1,4 @@
-"""``caucusbot demo``: a whole scripted mediation on the real stack, with no token and no network.
+"""``caucusbot demo``: a whole scripted mediation, then a grievance, on the real stack, with no token and no network.
 
 The real bot, a real SQLite database and real encryption run against the local Bot API
 stand-in on 127.0.0.1. The transcript printed is the demo's own synthetic mediation.
@@ -6,6 +6,7 @@ stand-in on 127.0.0.1. The transcript printed is the demo's own synthetic mediat
 
 from __future__ import annotations
 
+import re
 import tempfile
 import textwrap
 import time
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
-from bot.i18n import _
+from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES, URGENCY_NAMES
+from bot.i18n import LANGUAGES, _
 from bot.local import LocalBot
-from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party, tap
+from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party, tap, type_text
 from bot.standin import BotApiStandIn, ChatEvent, ChatMessage, SimUser
+from flows.grievance import Urgency
 from flows.model import InterestCategory as Cat
 from flows.model import Rating, ShareLevel
 from storage.crypto import MasterKey
@@ -145,6 +148,55 @@ async def play_demo(local: LocalBot, standin: BotApiStandIn, language: str, medi
     return DemoRun(short_id, users, summary_from, summary_to, joint_from)
 
 
+TRIAGE_ID = 3001
+REPORTER_ID = 4001
+# The demo's grievance, in each language it can play: a community member reports what happened to them.
+GRIEVANCE_TEXTS = {
+    "en": "Since the new fence was built, our cattle cannot reach the river. The herders of the lower valley lost "
+          "three animals this month.",
+    "fr": "Depuis la construction de la nouvelle clôture, notre bétail ne peut plus atteindre la rivière. Les éleveurs "
+          "de la basse vallée ont perdu trois bêtes ce mois-ci.",
+    "es": "Desde que construyeron la nueva cerca, nuestro ganado no puede llegar al río. Los pastores del valle bajo "
+          "perdieron tres animales este mes.",
+    "ar": "منذ بناء السياج الجديد لم تعد ماشيتنا قادرة على الوصول إلى النهر. "
+          "فقد رعاة الوادي الأسفل ثلاثة رؤوس هذا الشهر.",
+    "sw": "Tangu uzio mpya ujengwe, mifugo yetu haiwezi kufika mtoni. Wafugaji wa bonde la chini wamepoteza wanyama "
+          "watatu mwezi huu.",
+    "uk": "Відколи збудували новий паркан, наша худоба не може дістатися до річки. Пастухи нижньої долини цього "
+          "місяця втратили трьох тварин.",
+    "ru": "С тех пор как построили новый забор, наш скот не может дойти до реки. Пастухи нижней долины потеряли в "
+          "этом месяце трёх животных.",
+}
+
+
+async def play_grievance(local: LocalBot, standin: BotApiStandIn, language: str) -> None:
+    """A community member reports a grievance anonymously; the triage officer takes it up and answers."""
+    officer = standin.user(TRIAGE_ID, "Triage officer", "en")
+    officer.send_command("/start")
+    await local.settle()
+    person = standin.user(REPORTER_ID, "Community member", language)
+    person.send_command("/start", "grievance")
+    await local.settle()
+    await tap(local, person, LANGUAGES[language], language)
+    await tap(local, person, _("🕶 Anonymously"), language)
+    await tap(local, person, GRIEVANCE_CATEGORY_NAMES["land"], language)
+    await type_text(local, person, "Lower valley")
+    await type_text(local, person, GRIEVANCE_TEXTS[language])
+    await tap(local, person, _("Done"), language)
+    await tap(local, person, _("Skip"), language)
+    await tap(local, person, URGENCY_NAMES[Urgency.URGENT], language)
+    await tap(local, person, _("Skip"), language)
+    await tap(local, person, _("✅ Send the report"), language)
+    reference = re.search(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", standin.messages(REPORTER_ID)[-1].text)
+    officer.send_command("/grievances")
+    await local.settle()
+    await tap(local, officer, "1")
+    await tap(local, officer, _("🔎 Under review"))
+    await type_text(local, officer, "We will visit the lower valley on Monday with the district office.")
+    person.send_command("/track", reference.group(0) if reference else "")
+    await local.settle()
+
+
 async def run_demo(language: str = "en", save: Path | None = None) -> int:
     """Run the scripted mediation and print the transcripts, the mediator's summary and the joint summary.
 
@@ -154,11 +206,13 @@ async def run_demo(language: str = "en", save: Path | None = None) -> int:
         settings = Settings(
             token=standin.token, master_key=MasterKey.generate(),
             database_url=default_sqlite_url(Path(folder)), mediator_ids=frozenset({MEDIATOR_ID}),
+            triage_ids=frozenset({TRIAGE_ID}),
         )
         local = LocalBot(standin, settings)
         await local.start()
         try:
             run = await play_demo(local, standin, language)
+            await play_grievance(local, standin, language)
         finally:
             await local.stop()
         users, summary_from, summary_to, joint_from = run.users, run.summary_from, run.summary_to, run.joint_from
@@ -177,6 +231,10 @@ async def run_demo(language: str = "en", save: Path | None = None) -> int:
         print(f"=== The joint summary, as {DEMO_PARTIES[0]} received it ===")
         for message in standin.messages(users[DEMO_PARTIES[0]].user_id)[joint_from:]:
             print(_readable(message.text))
+        print()
+        print(format_transcript("Community member (reports a grievance, private chat)", standin.events(REPORTER_ID)))
+        print()
+        print(format_transcript("Triage officer (private chat)", standin.events(TRIAGE_ID)))
         print()
         print(f"Demo finished in {time.monotonic() - started:.1f} s: real bot, SQLite, AES-GCM, "
               f"Bot API stand-in at {standin.base_url.rsplit('/', 1)[0]}.")
