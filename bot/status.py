@@ -26,23 +26,30 @@ __all__ = ["export_grievances", "print_status", "write_report"]
 
 
 @asynccontextmanager
-async def _case(database_url: str, master_key: MasterKey, short_id: str) -> AsyncIterator[
-        tuple[Transaction, CaseInfo] | None]:
-    """One transaction on the case with this short id, or None (after saying so) when there is none."""
+async def _transaction(database_url: str, master_key: MasterKey) -> AsyncIterator[Transaction]:
+    """One transaction on the database, outside any Telegram update."""
     engine = create_engine(database_url)
     store = Store(engine, KeyRing(master_key))
     try:
         await store.open()
         async with store.transaction() as tx:
             assert tx is not None  # noqa: S101 - no update id, never a duplicate
-            case_id = await tx.case_id_for(short_id)
-            if case_id is None:
-                print(f"no case with id {short_id!r}")
-                yield None
-            else:
-                yield tx, await tx.case_info(case_id)
+            yield tx
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _case(database_url: str, master_key: MasterKey, short_id: str) -> AsyncIterator[
+        tuple[Transaction, CaseInfo] | None]:
+    """One transaction on the case with this short id, or None (after saying so) when there is none."""
+    async with _transaction(database_url, master_key) as tx:
+        case_id = await tx.case_id_for(short_id)
+        if case_id is None:
+            print(f"no case with id {short_id!r}")
+            yield None
+        else:
+            yield tx, await tx.case_info(case_id)
 
 
 async def print_status(settings: Settings, short_id: str) -> int:
@@ -84,15 +91,8 @@ def _write_private(path: Path, content: bytes) -> None:
 
 
 async def _grievances(database_url: str, master_key: MasterKey) -> list[Grievance]:
-    engine = create_engine(database_url)
-    store = Store(engine, KeyRing(master_key))
-    try:
-        await store.open()
-        async with store.transaction() as tx:
-            assert tx is not None  # noqa: S101 - no update id, never a duplicate
-            return triage_order(await tx.triage_grievances())
-    finally:
-        await engine.dispose()
+    async with _transaction(database_url, master_key) as tx:
+        return triage_order(await tx.triage_grievances())
 
 
 def export_grievances(database_url: str, master_key: MasterKey, output: Path, language: str,
