@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.formats import Amount, Moment
-from bot.i18n import Markup, Text, _, ngettext, user_text
+from bot.i18n import Layout, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.views import STAGE_NAMES, STEP_NAMES, case_heading, shorten, submitted_line
 from flows.case import MAX_OPTIONS, EditRights
@@ -134,7 +134,7 @@ def _rights_note(rights: EditRights) -> list[Text | str]:
 def issues_view(issues: list[Issue], rights: EditRights) -> Reply:
     lines: list[Text | str] = [_("<b>Issues and options</b>: tap an issue to change it or its options.")]
     for number, issue in enumerate(issues, start=1):
-        lines.append(Text("{number}. <b>{issue}</b>: {kind}; {options}", params={
+        lines.append(Layout("{number}. <b>{issue}</b>: {kind}; {options}", params={
             "number": number, "issue": user_text(issue.title), "kind": _issue_kind(issue),
             "options": ngettext("{count} option", "{count} options", len(issue.options)),
         }))
@@ -149,12 +149,12 @@ def issues_view(issues: list[Issue], rights: EditRights) -> Reply:
 
 def issue_view(issue: Issue, issue_count: int, rights: EditRights) -> Reply:
     lines: list[Text | str] = [
-        Text("<b>{issue}</b>", params={"issue": user_text(issue.title)}),
+        Layout("<b>{issue}</b>", params={"issue": user_text(issue.title)}),
         _("Answers: {kind}", kind=_issue_kind(issue)),
         "",
         ngettext("{count} option:", "{count} options:", len(issue.options)),
     ]
-    lines.extend(Text("{number}. {option}", params={"number": number, "option": user_text(option.text)})
+    lines.extend(Layout("{number}. {option}", params={"number": number, "option": user_text(option.text)})
                  for number, option in enumerate(issue.options, start=1))
     lines += _rights_note(rights)
     rows: list[list[ButtonSpec]] = []
@@ -175,7 +175,7 @@ def issue_view(issue: Issue, issue_count: int, rights: EditRights) -> Reply:
 
 def option_view(issue: Issue, option: Option) -> Reply:
     return Reply.of(
-        Text("<b>{issue}</b>", params={"issue": user_text(issue.title)}),
+        Layout("<b>{issue}</b>", params={"issue": user_text(issue.title)}),
         _("Option: {option}", option=user_text(option.text)),
         buttons=[[ButtonSpec(_("✏️ Reword"), "edit_option", option.id),
                   ButtonSpec(_("🗑 Remove"), "remove_option", option.id)],

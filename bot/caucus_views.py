@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bot.formats import Amount, Number
-from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
+from bot.i18n import LANGUAGES, Layout, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.views import (
     CATEGORY_NAMES,
@@ -131,7 +131,7 @@ def category_keyboard(conversation: CaucusConversation) -> list[list[ButtonSpec]
     interests = conversation.answers.interests.get(conversation.current_issue.id)
     chosen = set(interests.categories) if interests else set()
     buttons = [
-        ButtonSpec(Text("✓ {name}", params={"name": name}), "cat", f"{category.value}:0") if category in chosen
+        ButtonSpec(Layout("✓ {name}", params={"name": name}), "cat", f"{category.value}:0") if category in chosen
         else ButtonSpec(name, "cat", f"{category.value}:1")
         for category, name in CATEGORY_NAMES.items()
     ]
@@ -183,16 +183,16 @@ def _rating_step(conversation: CaucusConversation) -> Reply:
     lines: list[Text | str] = [
         _issue_heading(conversation),
         _("Option {number} of {total}:", number=conversation.sub + 1, total=len(issue.options)),
-        Text("<b>{option}</b>", params={"option": user_text(option.text)}),
+        Layout("<b>{option}</b>", params={"option": user_text(option.text)}),
         "",
         _("How acceptable is this option to you?"),
     ]
     if rated is not None:
         lines.append(_("Your answer so far: {answer}", answer=RATING_NAMES[rated]))
     elif conversation.editing:
-        lines.append(Text("<i>{note}</i>", params={"note": ADDED_OPTION}))
+        lines.append(Layout("<i>{note}</i>", params={"note": ADDED_OPTION}))
     buttons = [
-        ButtonSpec(Text("✓ {name}", params={"name": name}) if rating is rated else name, "rate",
+        ButtonSpec(Layout("✓ {name}", params={"name": name}) if rating is rated else name, "rate",
                    f"{option.id}:{rating.value}")
         for rating, name in RATING_NAMES.items()
     ]
@@ -213,7 +213,7 @@ def ranking_view(conversation: CaucusConversation) -> Reply:
     titles = {issue.id: issue.title for issue in conversation.issues}
     lines: list[Text | str] = [_("<b>Priorities</b>: tap the issue that matters most to you, then the next one.")]
     for place, issue_id in enumerate(conversation.answers.ranking, start=1):
-        lines.append(Text("{place}. {issue}", params={"place": place, "issue": user_text(titles.get(issue_id, "?"))}))
+        lines.append(Layout("{place}. {issue}", params={"place": place, "issue": user_text(titles.get(issue_id, "?"))}))
     rows = [[ButtonSpec(Markup(user_text(issue.title)), "rank", issue.id)] for issue in conversation.unranked_issues()]
     if conversation.priorities_complete():
         rows = [[ButtonSpec(_("Keep this order"), "keep")]]
@@ -229,7 +229,7 @@ def points_view(conversation: CaucusConversation) -> Reply:
           total=POINTS_TOTAL),
     ]
     lines.extend(
-        Text("• {issue}: {points}", params={"issue": user_text(issue.title), "points": Number(points[issue.id])})
+        Layout("• {issue}: {points}", params={"issue": user_text(issue.title), "points": Number(points[issue.id])})
         for issue in conversation.issues if issue.id in points
     )
     rows: list[list[ButtonSpec]] = []
@@ -246,7 +246,7 @@ def points_view(conversation: CaucusConversation) -> Reply:
 
 def _optional_step(conversation: CaucusConversation) -> Reply:
     question, why = _OPTIONAL_QUESTIONS[conversation.step]
-    lines: list[Text | str] = [question, Text("<i>{why}</i>", params={"why": why}), "",
+    lines: list[Text | str] = [question, Layout("<i>{why}</i>", params={"why": why}), "",
                                _("Type your answer, or skip this question.")]
     current = conversation.answers.texts.get(OPTIONAL_KIND_AT[conversation.step])
     if current:
@@ -272,7 +272,7 @@ def _short(conversation: CaucusConversation, key: ItemKey, *, full: bool = False
     if key.kind is ItemKind.INTERESTS:
         interests = answers.interests[key.issue_id]
         names = join_texts([CATEGORY_NAMES[c] for c in interests.categories])
-        return Text("{names}: {words}", params={"names": names, "words": shown(interests.words)})
+        return Layout("{names}: {words}", params={"names": names, "words": shown(interests.words)})
     if key.kind is ItemKind.RANGE:
         answer = answers.ranges[key.issue_id]
         unit = issue.scale.unit if issue and issue.scale else ""
@@ -333,7 +333,7 @@ def review_page(conversation: CaucusConversation, page: int = 0) -> Reply:
     answers = conversation.answers
 
     def line(number: int, key: ItemKey) -> Text:
-        return Text("{number}. {icon} <b>{name}</b>: {answer}", params={
+        return Layout("{number}. {icon} <b>{name}</b>: {answer}", params={
             "number": number, "icon": LEVEL_ICONS[answers.share_level(key)] if answers.has(key) else "·",
             "name": item_name(key, conversation.issues), "answer": _short(conversation, key),
         })
@@ -354,7 +354,7 @@ def review_item(conversation: CaucusConversation, key: ItemKey, *, full: bool = 
     answered = conversation.answers.has(key)
     level = conversation.answers.share_level(key)
     lines: list[Text | str] = [
-        Text("{number}. <b>{name}</b>", params={"number": number, "name": item_name(key, conversation.issues)}),
+        Layout("{number}. <b>{name}</b>", params={"number": number, "name": item_name(key, conversation.issues)}),
         "",
         _short(conversation, key, full=full),
     ]
@@ -366,7 +366,7 @@ def review_item(conversation: CaucusConversation, key: ItemKey, *, full: bool = 
         else:
             lines += ["", _("To change it, tap one of these:"), *_level_meanings(list(ShareLevel))]
             rows.append([
-                ButtonSpec(Text("✓ {name}", params={"name": LEVEL_ICONS[option]}) if option is level
+                ButtonSpec(Layout("✓ {name}", params={"name": LEVEL_ICONS[option]}) if option is level
                            else LEVEL_ICONS[option], "share", f"{key.encode()}:{option.value}")
                 for option in ShareLevel
             ])
@@ -410,7 +410,7 @@ def restrict_page(conversation: CaucusConversation, page: int = 0, *, receipt: T
     answers = conversation.answers
 
     def line(number: int, key: ItemKey) -> Text:
-        return Text("{number}. {icon} {name}", params={
+        return Layout("{number}. {icon} {name}", params={
             "number": number, "icon": LEVEL_ICONS[answers.share_level(key)],
             "name": item_name(key, conversation.issues)})
 
@@ -430,7 +430,7 @@ def restrict_item(conversation: CaucusConversation, key: ItemKey) -> Reply:
     keys = conversation.answers.answered(conversation.issues, conversation.mode)
     level = conversation.answers.share_level(key)
     lines: list[Text | str] = [
-        Text("{number}. <b>{name}</b>", params={"number": keys.index(key) + 1,
+        Layout("{number}. <b>{name}</b>", params={"number": keys.index(key) + 1,
                                                 "name": item_name(key, conversation.issues)}),
         "",
         _("Who may see it: {level}", level=LEVEL_NAMES[level]), _LEVEL_MEANING[level],

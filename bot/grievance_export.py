@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.formats import Moment, Number
 from bot.grievance_views import STATUS_NAMES, URGENCY_NAMES, category_name
-from bot.i18n import Markup, Text, Translator, _, ngettext
+from bot.i18n import Layout, Markup, Text, Translator, _, ngettext
 from bot.report import html_document, name_html, party_html
 from flows.grievance import Grievance, count_grievances
 
@@ -119,7 +119,7 @@ def _report_lines(grievance: Grievance, timezone: str) -> list[Text]:
         if update.kind == "agenda":
             lines.append(_("{when}: put on the agenda of case {case}", when=when, case=update.message or ""))
         elif update.message:
-            lines.append(Text("{line} {message}", params={
+            lines.append(Layout("{line} {message}", params={
                 "line": _("{when}: {status}", when=when, status=STATUS_NAMES[update.status]),
                 "message": Markup(party_html(update.message, ""))}))
         else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from babel import Locale, UnknownLocaleError
 
 from bot.formats import Day, Moment, Number
-from bot.i18n import LANGUAGES, Localized, Markup, Text, _, ngettext, user_text
+from bot.i18n import LANGUAGES, Layout, Localized, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.summary_views import quote
 from bot.views import language_buttons, shorten
@@ -186,7 +186,7 @@ def _review(content: GrievanceContent, *, alerted: bool) -> Reply:
     names = (_("Who reports"), _("About"), _("Place"), _("What happened"), _("Who is affected"), _("Urgency"),
              _("Wished outcome"))
     lines: list[Text | str] = [_("<b>Your report, before you send it</b>"), ""]
-    lines += [Text("{number}. {name}: {value}", params={"number": number, "name": name, "value": value})
+    lines += [Layout("{number}. {name}: {value}", params={"number": number, "name": name, "value": value})
               for number, (name, value) in enumerate(zip(names, values, strict=True), start=1)]
     lines += ["", _("Tap a number to change that answer.")]
     numbers = [ButtonSpec(str(number), "edit", item) for number, item in enumerate(_ITEMS, start=1)]
@@ -232,7 +232,7 @@ def track_view(grievance: Grievance, timezone: str = "UTC") -> Reply:
     for update in updates:
         lines.append(_("{when}: {notice}", when=Moment(update.at, timezone), notice=_NOTICES[update.status]))
         if update.message:
-            lines.append(Text("    «{message}»", params={"message": user_text(update.message)}))
+            lines.append(Layout("    «{message}»", params={"message": user_text(update.message)}))
     return Reply.of(*lines)
 
 
@@ -277,10 +277,10 @@ def alert(grievance: Grievance) -> Reply:
 
 
 def _counts_line(title: Text, counts: Iterable[tuple[Text | Markup | Localized | str, int]]) -> Text:
-    parts = [Text("{name} {count}", params={"name": name, "count": Number(count)}) for name, count in counts]
+    parts = [Layout("{name} {count}", params={"name": name, "count": Number(count)}) for name, count in counts]
     joined = Markup(" · ".join("{" + f"p{i}" + "}" for i in range(len(parts))))
-    return Text("{title}: {values}", params={
-        "title": title, "values": Text(joined, params={f"p{i}": part for i, part in enumerate(parts)}) if parts
+    return Layout("{title}: {values}", params={
+        "title": title, "values": Layout(joined, params={f"p{i}": part for i, part in enumerate(parts)}) if parts
         else Markup("—")})
 
 
@@ -339,7 +339,7 @@ def triage_list(grievances: Sequence[Grievance], counts: GrievanceCounts, page: 
 
 
 def _list_line(number: int, grievance: Grievance, timezone: str) -> Text:
-    return Text("{number}. {icon} <code>{reference}</code> · {category} · {place} · {status} · {when}", params={
+    return Layout("{number}. {icon} <code>{reference}</code> · {category} · {place} · {status} · {when}", params={
         "number": number, "icon": _URGENCY_ICONS[grievance.urgency], "reference": grievance.reference,
         "category": category_name(grievance.content.category), "place": user_text(grievance.content.region or "—"),
         "status": STATUS_NAMES[grievance.status] if grievance.submitted_at else _("being written"),
@@ -378,7 +378,7 @@ def grievance_detail(grievance: Grievance, *, timezone: str, reachable: bool) ->
             continue
         lines.append(_("{when}: {status}", when=Moment(update.at, timezone), status=STATUS_NAMES[update.status]))
         if update.message:
-            lines.append(Text("    «{message}»", params={"message": user_text(update.message)}))
+            lines.append(Layout("    «{message}»", params={"message": user_text(update.message)}))
     if not reachable:
         lines += ["", _("The person can no longer be written to here; they can still see the status with /track.")]
     actions = [ButtonSpec(label, "status", action) for action, label in _ACTION_BUTTONS.items()
@@ -430,11 +430,11 @@ def groups_view(groups: Sequence[Sequence[Grievance]], *, across_languages: bool
                                "<b>Group {number}</b>: {count} reports · {category}", len(group), number=number,
                                category=category_name(group[0].content.category))]
         lines.append(_("Places: {places}", places=Markup(", ".join(user_text(p) for p in places))))
-        lines.append(_("Languages: {languages}", languages=Text(
+        lines.append(_("Languages: {languages}", languages=Layout(
             ", ".join("{" + f"l{i}" + "}" for i in range(len(languages))),
             params={f"l{i}": _language_name(code) for i, code in enumerate(languages)})))
         lines.append(Markup(" ".join(f"<code>{g.reference}</code>" for g in group)))
-        lines.append(Text("«{text}»", params={"text": user_text(shorten(group[0].content.description, 120))}))
+        lines.append(Layout("«{text}»", params={"text": user_text(shorten(group[0].content.description, 120))}))
         buttons.append(ButtonSpec(_("➕ Group {number} to a case's agenda", number=number), "agenda", str(number)))
     rows = [[button] for button in buttons]
     rows.append([ButtonSpec(_("⬅️ Back to the list"), "page", "0")])
@@ -449,7 +449,7 @@ def agenda_cases(cases: Sequence[tuple[str, str, str]], group_number: int) -> Re
                         buttons=[[ButtonSpec(_("⬅️ Back to the list"), "page", "0")]])
     return Reply.of(
         _("To which case's agenda should group {number} be added, as a new issue?", number=group_number),
-        buttons=[*([ButtonSpec(Text("{case}: {title}", params={"case": short_id, "title": user_text(title)}),
+        buttons=[*([ButtonSpec(Layout("{case}: {title}", params={"case": short_id, "title": user_text(title)}),
                                "agenda_case", case_id)] for case_id, short_id, title in cases),
                  [ButtonSpec(_("Cancel"), "groups")]],
     )
@@ -458,6 +458,6 @@ def agenda_cases(cases: Sequence[tuple[str, str, str]], group_number: int) -> Re
 def agenda_title_prompt(short_id: str, suggestion: str) -> Reply:
     return Reply.of(
         _("Send the title of the new issue of case {case}, as the parties will see it.", case=short_id),
-        buttons=[[ButtonSpec(Text("«{title}»", params={"title": user_text(suggestion)}), "agenda_title")],
+        buttons=[[ButtonSpec(Layout("«{title}»", params={"title": user_text(suggestion)}), "agenda_title")],
                  [ButtonSpec(_("Cancel"), "groups")]],
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 import html
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "RTL_LANGUAGES",
+    "Layout",
     "Localized",
     "Markup",
     "Text",
@@ -75,6 +77,27 @@ class Text:
     plural: str | None = None
     count: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layout(Text):
+    """How translated pieces are put together ("{name}: {value}", "«{quote}»"): no words, so not in the catalogs,
+    but punctuation set the reader's way (French spaces before a colon, Swahili quotes, Arabic commas)."""
+
+
+# Per language: (pattern, replacement) applied to a layout template before its pieces are filled in.
+_TYPOGRAPHY: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "fr": ((re.compile(r"(?<=\S)([:;?!])(?=\s|$)"), "\u00a0\\1"),
+           (re.compile(r"«\s*"), "«\u00a0"), (re.compile(r"\s*»"), "\u00a0»")),
+    "sw": ((re.compile("«"), "\u201c"), (re.compile("»"), "\u201d")),
+    "ar": ((re.compile(", "), "\u060c "), (re.compile("; "), "\u061b ")),
+}
+
+
+def _typeset(template: str, language: str) -> str:
+    for pattern, replacement in _TYPOGRAPHY.get(language, ()):
+        template = pattern.sub(replacement, template)
+    return template
 
 
 def _(msgid: str, **params: Any) -> Text:
@@ -145,7 +168,9 @@ class Translator:
     def render(self, text: Text | str) -> str:
         if isinstance(text, str):
             return text if isinstance(text, Markup) else html.escape(text, quote=False)
-        if text.plural is not None and text.count is not None:
+        if isinstance(text, Layout):
+            template = _typeset(text.msgid, self.language)
+        elif text.plural is not None and text.count is not None:
             template = str(self._translations.ngettext(text.msgid, text.plural, text.count))
         else:
             template = self._translations.gettext(text.msgid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import caucus_views
 from bot.formats import Amount
-from bot.i18n import Text, _, ngettext, user_text
+from bot.i18n import Layout, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.turn import Courier, Scope, Turn, join_scope
 from bot.views import LEVEL_NAMES, item_name
@@ -266,7 +266,7 @@ async def _send_suggestion(turn: Turn, seat_id: str, issue_id: str, issue_title:
     reply = Reply.of(
         _("{party} suggests an option for {issue}:", party=user_text(await turn.tx.seat_label(seat_id)),
           issue=user_text(issue_title)),
-        Text("<i>{text}</i>", params={"text": user_text(text)}),
+        Layout("<i>{text}</i>", params={"text": user_text(text)}),
         buttons=[[ButtonSpec(_("➕ Add it to the options"), "suggestion_add", case_id),
                   ButtonSpec(_("Dismiss"), "suggestion_dismiss", case_id)]],
     )
@@ -292,7 +292,7 @@ async def _deliver_note(turn: Turn, seat_id: str, raw: str) -> None:
     await notify_mediators(turn, case_id, Reply.of(
         _("Private note from {party} (case {case}):", party=user_text(await turn.tx.seat_label(seat_id)),
           case=info.short_id),
-        Text("<i>{text}</i>", params={"text": user_text(text)}),
+        Layout("<i>{text}</i>", params={"text": user_text(text)}),
     ))
     await turn.reply(Reply.of(_("Your note was sent to the mediator.")))
 

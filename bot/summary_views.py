@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from babel import Locale, UnknownLocaleError
 
 from bot.chart import BAND_NAMES
-from bot.i18n import Localized, Markup, Text, _, ngettext, user_text
+from bot.i18n import Layout, Localized, Markup, Text, _, ngettext, user_text
 from bot.replies import Reply
 from bot.views import CATEGORY_NAMES, RATING_NAMES, item_label, join_texts
 from flows.analysis import (
@@ -67,16 +67,17 @@ class LanguageNote(Localized):
 
 def quote(text: str, language: str) -> Text:
     """Party text as written, isolated, then its language when the reader's differs: «…» (French)."""
-    return Text("«{text}»{language}", params={"text": user_text(text), "language": LanguageNote(language)})
+    return Layout("«{text}»{language}", params={"text": user_text(text), "language": LanguageNote(language)})
 
 
 def holder_text(holder: InterestHolder) -> Text:
     """One party's interest on one issue: "Party A (Water): «…» (fr)"."""
     if holder.words:
-        return Text("{party} ({issue}): {words}", params={
+        return Layout("{party} ({issue}): {words}", params={
             "party": user_text(holder.party), "issue": user_text(holder.issue.title),
             "words": quote(holder.words, holder.language)})
-    return Text("{party} ({issue})", params={"party": user_text(holder.party), "issue": user_text(holder.issue.title)})
+    return Layout("{party} ({issue})",
+                  params={"party": user_text(holder.party), "issue": user_text(holder.issue.title)})
 
 
 def options_text(entry: IssueOptions) -> Text:
@@ -86,10 +87,10 @@ def options_text(entry: IssueOptions) -> Text:
                  shared=entry.shared, total=entry.parties)
     if not entry.acceptable:
         return _("{issue}: no option is acceptable to every party", issue=user_text(entry.issue.title))
-    names = join_texts(Text("{option} ({worst})", params={
+    names = join_texts(Layout("{option} ({worst})", params={
         "option": user_text(r.option.text), "worst": _("worst rating: {rating}", rating=RATING_NAMES[r.worst])})
         for r in entry.acceptable[:MESSAGE_LIMIT])
-    return Text("{issue}: {options}", params={"issue": user_text(entry.issue.title), "options": names})
+    return Layout("{issue}: {options}", params={"issue": user_text(entry.issue.title), "options": names})
 
 
 def trade_off_text(trade: TradeOff) -> Text:
@@ -123,17 +124,17 @@ def package_lines(search: PackageSearch) -> list[Text | str]:
     best = search.best
     if best is None:
         return [_("No packages: no issue has an option every party can accept.")]
-    choices = join_texts(Text("{issue}: {option}", params={
+    choices = join_texts(Layout("{issue}: {option}", params={
         "issue": user_text(issue.title), "option": user_text(option.text)}) for issue, option in best.choices)
-    satisfaction = join_texts(Text("{party} {value}", params={"party": user_text(party), "value": percent(value)})
+    satisfaction = join_texts(Layout("{party} {value}", params={"party": user_text(party), "value": percent(value)})
                               for party, value in zip(search.parties, best.utilities, strict=True))
     lines: list[Text | str] = [
-        Text("• {choices}", params={"choices": choices}),
-        Text("    {label} {values}", params={"label": _("Satisfaction:"), "values": satisfaction}),
-        Text("    {note}", params={"note": package_note(search)}),
+        Layout("• {choices}", params={"choices": choices}),
+        Layout("    {label} {values}", params={"label": _("Satisfaction:"), "values": satisfaction}),
+        Layout("    {note}", params={"note": package_note(search)}),
     ]
     if search.excluded:
-        lines.append(Text("    {note}", params={"note": _(
+        lines.append(Layout("    {note}", params={"note": _(
             "Left out, no option acceptable to all: {issues}",
             issues=Markup(", ".join(user_text(i.title) for i in search.excluded)))}))
     return lines
@@ -146,19 +147,19 @@ def band_text(overlap: BlindOverlap) -> Text:
 
 def agenda_text(place: int, item: AgendaItem) -> Text:
     issues = Markup(" ↔ ".join(user_text(issue.title) for issue in item.issues))
-    return Text("{place}. {issues} ({kind})", params={"place": place, "issues": issues,
+    return Layout("{place}. {issues} ({kind})", params={"place": place, "issues": issues,
                                                      "kind": AGENDA_KINDS[item.kind]})
 
 
 def _section(title: Text, entries: Iterable[Text | str], empty: Text) -> list[Text | str]:
     lines: list[Text | str] = ["", title]
-    shown = [Text("• {entry}", params={"entry": entry}) for entry in entries]
-    return lines + (shown or [Text("    {empty}", params={"empty": empty})])
+    shown = [Layout("• {entry}", params={"entry": entry}) for entry in entries]
+    return lines + (shown or [Layout("    {empty}", params={"empty": empty})])
 
 
 def _shared(analysis: Analysis) -> list[Text]:
     """Each shared interest category with the parties holding it, in their own words."""
-    return [Text("{category}: {holders}", params={
+    return [Layout("{category}: {holders}", params={
         "category": CATEGORY_NAMES[s.category], "holders": join_texts(holder_text(h) for h in s.holders)})
         for s in analysis.common_ground.shared_interests]
 
@@ -177,7 +178,7 @@ def summary_message(info: CaseInfo, analysis: Analysis) -> Reply:
                       _("None yet: no interest category is held by two or more parties."))
     if common.matches:
         lines.append(_("Similar words from different parties:"))
-        lines += [Text("    {first} ≈ {second}",
+        lines += [Layout("    {first} ≈ {second}",
                        params={"first": holder_text(m.first), "second": holder_text(m.second)})
                   for m in common.matches[:MESSAGE_LIMIT]]
     lines += _section(_("<b>Options every party can accept</b>"), [options_text(e) for e in analysis.options],
@@ -209,12 +210,13 @@ def joint_summary(info: CaseInfo, analysis: Analysis) -> Reply:
                       _("None among what the parties shared with everyone."))
     lines += ["", _("<b>What each party shared with everyone</b>")]
     for disclosure in analysis.disclosures:
-        lines.append(Text("<b>{party}</b>", params={"party": user_text(disclosure.party)}))
+        lines.append(Layout("<b>{party}</b>", params={"party": user_text(disclosure.party)}))
         quoted = [item for item in disclosure.items if item.text]
         if not quoted:
-            lines.append(Text("    {nothing}", params={"nothing": _("(nothing shared with everyone)")}))
+            lines.append(Layout("    {nothing}", params={"nothing": _("(nothing shared with everyone)")}))
         for item in quoted:
             label = item_label(item.kind, item.issue.title if item.issue else "")
-            lines.append(Text("  • {label}: {text}", params={"label": label, "text": quote(item.text, item.language)}))
+            lines.append(Layout("  • {label}: {text}",
+                                params={"label": label, "text": quote(item.text, item.language)}))
     return Reply.of(*lines)
 

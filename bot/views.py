@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot.formats import Amount, Moment, Number
-from bot.i18n import LANGUAGES, Markup, Text, _, ngettext, user_text
+from bot.i18n import LANGUAGES, Layout, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, InterestCategory, Issue, ItemKey, ItemKind, Rating, SeatStatus, ShareLevel
@@ -254,7 +254,7 @@ def status_view(info: CaseInfo, seats: list[SeatStatus], *, now: datetime, zone:
         lines.append(_("• {party}: {step} (last activity: {when})", party=user_text(seat.label),
                        step=STEP_NAMES[CaucusStep(seat.step)], when=_when(seat.last_activity, zone)))
         if late and not seat.submitted and not seat.withdrawn:
-            lines.append(Text("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
+            lines.append(Layout("    {late}", params={"late": _("⏰ late: the deadline has passed")}))
     return Reply.of(*lines)
 
 
@@ -277,13 +277,13 @@ def ranking_text(titles: Iterable[str]) -> Markup:
 
 def points_text(points: Iterable[tuple[str, int]]) -> Text:
     """Points per issue title: "Water: 50; Land: 30"."""
-    return join_texts(Text("{issue}: {points}", params={"issue": user_text(title), "points": Number(count)})
+    return join_texts(Layout("{issue}: {points}", params={"issue": user_text(title), "points": Number(count)})
                       for title, count in points)
 
 
 def ratings_text(ratings: Iterable[tuple[str, Rating]]) -> Text:
     """Options with their ratings: "A new well: ⭐ Ideal; …"."""
-    return join_texts(Text("{option}: {rating}", params={"option": user_text(option), "rating": RATING_NAMES[rating]})
+    return join_texts(Layout("{option}: {rating}", params={"option": user_text(option), "rating": RATING_NAMES[rating]})
                       for option, rating in ratings)
 
 
@@ -291,4 +291,4 @@ def join_texts(texts: Iterable[Text]) -> Text:
     """Several translated texts as one list."""
     items = list(texts)
     template = "; ".join(f"{{p{index}}}" for index in range(len(items)))
-    return Text(template, params={f"p{index}": item for index, item in enumerate(items)})
+    return Layout(template, params={f"p{index}": item for index, item in enumerate(items)})

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.i18n import LANGUAGES, Translator, _, ngettext, user_text
+from bot.grievance_views import STATUS_NAMES, triage_list
+from bot.i18n import LANGUAGES, Layout, Translator, _, ngettext, user_text
 from bot.replies import Reply, pack_lines
+from bot.views import join_texts
+from flows.grievance import count_grievances
 
 LOCALES = Path(__file__).resolve().parents[2] / "locales"
 SO_FAR = ("{count} issue so far.", "{count} issues so far.")
@@ -47,3 +50,20 @@ def test_arabic_paragraphs_start_right_to_left_with_user_text_isolated() -> None
     assert "\u2068Farmers' union\u2069" in message
     (english,) = pack_lines(reply, Translator("en"))
     assert "\u200f" not in english
+
+
+def test_layouts_follow_each_languages_punctuation() -> None:
+    """Pieces put together without words still read the reader's way: French spaces before a colon and inside
+    guillemets, Swahili's curly quotes, Arabic's comma and semicolon; English as written."""
+    item = Layout("{number}. {name}: {value}", params={"number": 1, "name": "Lieu", "value": "Nord"})
+    quoted = Layout("«{text}»", params={"text": "mots"})
+    listed = join_texts([Layout("{a}, {b}", params={"a": "x", "b": "y"}), Layout("{c}", params={"c": "z"})])
+    assert Translator("fr").render(item) == "1. Lieu\u00a0: Nord"
+    assert Translator("fr").render(quoted) == "«\u00a0mots\u00a0»"
+    assert Translator("fr").render(listed) == "x, y\u00a0; z"
+    assert Translator("sw").render(quoted) == "\u201cmots\u201d"
+    assert Translator("ar").render(listed) == "x\u060c y\u061b z"
+    assert Translator("en").render(item) == "1. Lieu: Nord"
+    overview = Translator("fr").render(triage_list([], count_grievances([]), 0, timezone="UTC").lines[1])
+    assert overview.startswith(Translator("fr").render(_("By status")) + "\u00a0: ")
+    assert ": " not in Translator("fr").render(STATUS_NAMES[next(iter(STATUS_NAMES))])
