@@ -15,6 +15,7 @@ from bot.views import (
     CATEGORY_NAMES,
     LEVEL_NAMES,
     RATING_NAMES,
+    answer_so_far,
     item_name,
     join_texts,
     language_buttons,
@@ -116,14 +117,10 @@ def _keep_button(conversation: CaucusConversation) -> list[list[ButtonSpec]]:
     return [[ButtonSpec(_("Keep my answer"), "keep")]] if conversation.has_answer_here() else []
 
 
-def _current(text: str) -> Text:
-    return _("Your answer so far: {answer}", answer=preview(text))
-
-
 def _text_step(conversation: CaucusConversation, question: Text, current: str | None) -> Reply:
     lines: list[Text | str] = [_issue_heading(conversation), "", question]
     if current:
-        lines += ["", _current(current), _("Type a new answer, or keep this one.")]
+        lines += ["", answer_so_far(current), _("Type a new answer, or keep this one.")]
     return Reply.of(*lines, buttons=_keep_button(conversation))
 
 
@@ -250,7 +247,7 @@ def _optional_step(conversation: CaucusConversation) -> Reply:
                                _("Type your answer, or skip this question.")]
     current = conversation.answers.texts.get(OPTIONAL_KIND_AT[conversation.step])
     if current:
-        lines.append(_current(current))
+        lines.append(answer_so_far(current))
     rows = _keep_button(conversation)
     rows.append([ButtonSpec(_("Skip"), "skip_optional")])
     return Reply.of(*lines, buttons=rows)

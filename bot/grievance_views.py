@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-
-from babel import Locale, UnknownLocaleError
 
 from bot.formats import Day, Moment, Number
 from bot.i18n import LANGUAGES, Layout, Localized, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
-from bot.summary_views import quote
-from bot.views import language_buttons, shorten
+from bot.summary_views import LanguageName, quote
+from bot.views import answer_so_far, language_buttons, preview, shorten
 from flows.grievance import (
     MAX_DESCRIPTION_CHARS,
     OPEN_STATUSES,
@@ -145,7 +142,7 @@ def grievance_step(conversation: GrievanceConversation, *, suggested_language: s
 
 
 def _current(answer: str | None) -> list[Text]:
-    return [] if answer is None else [_("Your answer so far: {answer}", answer=user_text(shorten(answer, 60)))]
+    return [] if answer is None else [answer_so_far(answer)]
 
 
 def _region_step(conversation: GrievanceConversation) -> Reply:
@@ -173,15 +170,15 @@ def _description_step(content: GrievanceContent) -> Reply:
 
 
 def _review(content: GrievanceContent, *, alerted: bool) -> Reply:
-    identity = _("anonymous") if content.anonymous else user_text(shorten(content.name or "", 60))
+    identity = _("anonymous") if content.anonymous else preview(content.name or "")
     values: list[Text | Markup] = [
         identity,
         category_name(content.category),
         user_text(content.region or "—"),
-        user_text(shorten(content.description, 60)),
-        user_text(shorten(content.groups, 60)) if content.groups else Markup("—"),
+        preview(content.description),
+        preview(content.groups) if content.groups else Markup("—"),
         URGENCY_NAMES[content.urgency] if content.urgency else Markup("—"),
-        user_text(shorten(content.remedy, 60)) if content.remedy else Markup("—"),
+        preview(content.remedy) if content.remedy else Markup("—"),
     ]
     names = (_("Who reports"), _("About"), _("Place"), _("What happened"), _("Who is affected"), _("Urgency"),
              _("Wished outcome"))
@@ -286,19 +283,6 @@ def _counts_line(title: Text, counts: Iterable[tuple[Text | Markup | Localized |
 
 def _language_name(code: str) -> LanguageName | str:
     return LanguageName(code) if code else "—"
-
-
-@dataclass(frozen=True)
-class LanguageName(Localized):
-    """A language named in the reader's language (e.g. "arabe" for a French reader)."""
-
-    language: str
-
-    def format(self, language: str) -> str:
-        try:
-            return str(Locale.parse(language).languages.get(self.language, self.language))
-        except (ValueError, UnknownLocaleError):
-            return self.language
 
 
 def _sorted(counter: Counter[str]) -> list[tuple[str, int]]:

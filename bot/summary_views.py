@@ -29,9 +29,12 @@ from flows.analysis import (
 from flows.model import CaseInfo
 
 __all__ = [
+    "LanguageName",
+    "LanguageNote",
     "agenda_text",
     "band_text",
     "joint_summary",
+    "language_name",
     "options_text",
     "package_note",
     "quote",
@@ -49,6 +52,24 @@ AGENDA_KINDS: Mapping[AgendaKind, Text] = {
 }
 
 
+def language_name(code: str, reader: str) -> str:
+    """The language ``code`` named in the reader's language ("arabe" for a French reader); the code if unknown."""
+    try:
+        return str(Locale.parse(reader).languages.get(code, code))
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
+@dataclass(frozen=True)
+class LanguageName(Localized):
+    """A language, named in each reader's language."""
+
+    language: str
+
+    def format(self, language: str) -> str:
+        return language_name(self.language, language) if self.language else ""
+
+
 @dataclass(frozen=True)
 class LanguageNote(Localized):
     """The language a text was written in, named in the reader's language; nothing when it is the reader's."""
@@ -58,11 +79,7 @@ class LanguageNote(Localized):
     def format(self, language: str) -> str:
         if not self.language or self.language == language:
             return ""
-        try:
-            name = Locale.parse(language).languages.get(self.language, self.language)
-        except (ValueError, UnknownLocaleError):
-            name = self.language
-        return f" ({name})"
+        return f" ({language_name(self.language, language)})"
 
 
 def quote(text: str, language: str) -> Text:

@@ -18,6 +18,7 @@ __all__ = [
     "ITEM_NAMES",
     "LEVEL_NAMES",
     "RATING_NAMES",
+    "answer_so_far",
     "case_heading",
     "draft_step",
     "invalid_input",
@@ -196,6 +197,11 @@ def shorten(text: str, limit: int) -> str:
 def preview(text: str) -> Markup:
     """A short preview of an answer: the review screen never shows answers in full."""
     return user_text(shorten(text, PREVIEW_CHARS))
+
+
+def answer_so_far(text: str) -> Text:
+    """An earlier answer, as a short preview under the question asking it again."""
+    return _("Your answer so far: {answer}", answer=preview(text))
 
 
 # Mediator side -------------------------------------------------------------------------------
