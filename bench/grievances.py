@@ -8,8 +8,8 @@ four languages), one row per size:
 - ``baseline ms``: reading the same rows without decrypting them (one SELECT of every grievance row), in the
   same run: what any listing pays;
 - ``load ms`` and ``ratio``: ``triage_grievances`` (unwrap every data key, decrypt the reference and the
-  content) against that baseline;
-- ``list ms``: ordering, counting and rendering the first page of the list (``triage_list``), in English;
+  content, and order them) against that baseline;
+- ``list ms``: counting and rendering the first page of the list (``triage_list``), in English;
 - ``group ms``: grouping similar open reports with the character n-gram matcher (``group_similar``);
 - ``csv ms``: the CSV export of all of them.
 """
@@ -30,7 +30,7 @@ from sqlalchemy import select  # noqa: E402
 from bot.grievance_export import export_csv  # noqa: E402
 from bot.grievance_views import triage_list  # noqa: E402
 from bot.i18n import translator  # noqa: E402
-from flows.grievance import DEFAULT_CATEGORIES, Urgency, count_grievances, group_similar, triage_order  # noqa: E402
+from flows.grievance import DEFAULT_CATEGORIES, Urgency, count_grievances, group_similar  # noqa: E402
 from flows.matching import CharNgramMatcher  # noqa: E402
 from storage.crypto import KeyRing, MasterKey  # noqa: E402
 from storage.db import create_engine, default_sqlite_url  # noqa: E402
@@ -91,16 +91,15 @@ async def _measure(count: int) -> str:
                 grievances = await tx.triage_grievances()
                 load.append(time.perf_counter() - started)
             started = time.perf_counter()
-            ordered = triage_order(grievances)
-            reply = triage_list(ordered, count_grievances(ordered), 0, timezone="UTC")
+            reply = triage_list(grievances, count_grievances(grievances), 0, timezone="UTC")
             for line in reply.lines:
                 translator("en").render(line)
             listing.append(time.perf_counter() - started)
             started = time.perf_counter()
-            group_similar(ordered, CharNgramMatcher())
+            group_similar(grievances, CharNgramMatcher())
             grouping.append(time.perf_counter() - started)
             started = time.perf_counter()
-            export_csv(ordered)
+            export_csv(grievances)
             csv_ms.append(time.perf_counter() - started)
         await engine.dispose()
     return (f"{count:>7} {_best(baseline):>12.1f} {_best(load):>9.1f} {_best(load) / _best(baseline):>6.1f} "

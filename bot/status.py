@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.grievance_export import export_csv, export_html
 from bot.i18n import translator
 from bot.summaries import case_analysis, report_files
-from flows.grievance import Grievance, triage_order
+from flows.grievance import Grievance
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo
 from storage.crypto import KeyRing, MasterKey
@@ -92,7 +92,7 @@ def _write_private(path: Path, content: bytes) -> None:
 
 async def _grievances(database_url: str, master_key: MasterKey) -> list[Grievance]:
     async with _transaction(database_url, master_key) as tx:
-        return triage_order(await tx.triage_grievances())
+        return await tx.triage_grievances()
 
 
 def export_grievances(database_url: str, master_key: MasterKey, output: Path, language: str,

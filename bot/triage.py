@@ -21,7 +21,6 @@ from flows.grievance import (
     count_grievances,
     group_similar,
     next_status,
-    triage_order,
 )
 from flows.matching import CharNgramMatcher, TextMatcher, best_matcher
 from flows.text import MAX_TITLE_CHARS, clean_text
@@ -57,7 +56,7 @@ async def show_grievances(turn: Turn, args: list[str]) -> None:
 
 
 async def _list(turn: Turn, page: int, *, edit: int | None = None) -> None:
-    grievances = triage_order(await turn.tx.triage_grievances())
+    grievances = await turn.tx.triage_grievances()
     await turn.reply(grievance_views.triage_list(grievances, count_grievances(grievances), page,
                                                  timezone=turn.timezone), scope=_LIST, edit=edit)
 
@@ -149,7 +148,7 @@ async def _change_status(turn: Turn, grievance_id: str, action: str, message: st
 
 # Groups and the agenda ------------------------------------------------------------------------------
 async def _similar(turn: Turn) -> tuple[list[list[Grievance]], TextMatcher]:
-    grievances = [g for g in triage_order(await turn.tx.triage_grievances()) if g.status in OPEN_STATUSES]
+    grievances = [g for g in await turn.tx.triage_grievances() if g.status in OPEN_STATUSES]
     matcher = best_matcher()
     groups = await asyncio.to_thread(group_similar, grievances, matcher)
     return groups, matcher
@@ -215,7 +214,7 @@ async def _add_to_agenda(turn: Turn, case_id: str, first_id: str, typed: str | N
 
 
 async def _export(turn: Turn) -> None:
-    grievances = triage_order(await turn.tx.triage_grievances())
+    grievances = await turn.tx.triage_grievances()
     now = turn.runtime.clock()
     stamp = now.strftime("%Y%m%d-%H%M")
     courier = Courier(turn.tx)

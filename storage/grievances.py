@@ -20,6 +20,7 @@ from flows.grievance import (
     GrievanceUpdate,
     new_reference,
     normalize_reference,
+    triage_order,
 )
 from flows.machines import GrievanceStatus, GrievanceStep
 from storage.crypto import FieldCipher, FieldContext
@@ -211,7 +212,7 @@ class GrievanceRepository:
 
     # Triage ---------------------------------------------------------------------------------------
     async def triage_grievances(self) -> list[Grievance]:
-        """Every grievance triage may read: submitted ones, and ones still being written after a danger alert."""
+        """Every grievance triage may read (submitted, or still being written after a danger alert), in triage order."""
         rows = (await self.session.scalars(select(GrievanceRow).where(GrievanceRow.status.is_not(None)))).all()
         await self._keys.preload([row.key_id for row in rows])
         events: dict[str, list[GrievanceEvent]] = {}
@@ -225,7 +226,7 @@ class GrievanceRepository:
                 found.append(await self._grievance(row, events.get(row.id, [])))
             except KeyDestroyedError:
                 continue  # erased (retention): nothing left to read
-        return found
+        return triage_order(found)
 
     async def grievance(self, grievance_id: str) -> Grievance | None:
         row = await self.session.get(GrievanceRow, grievance_id)
