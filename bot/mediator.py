@@ -614,8 +614,7 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
         await turn.tx.rename_issue(case_id, argument, clean_line(text, max_chars=MAX_TITLE_CHARS))
         next_screen = ("issue", argument)
     elif action == "add_issue":
-        titles = [issue.title for issue in await turn.tx.issues(case_id)]
-        issue = await turn.tx.add_issue(case_id, _new_issue_title(text, titles))
+        issue = await _append_issue(turn, case_id, text)
         next_screen = ("issue", issue.id)
         restart = True
     elif action == "add_option":
@@ -656,10 +655,15 @@ async def _target_exists(turn: Turn, case_id: str, action: str, argument: str) -
 async def add_issue_from_triage(turn: Turn, case_id: str, raw_title: str) -> Issue:
     """A recurring grievance theme becomes an issue of the case, under the same rules as one the mediator adds."""
     await _check_rights(turn, case_id, "add_issue")
-    titles = [issue.title for issue in await turn.tx.issues(case_id)]
-    issue = await turn.tx.add_issue(case_id, _new_issue_title(raw_title, titles))
+    issue = await _append_issue(turn, case_id, raw_title)
     await _restart_answering(turn, case_id)
     return issue
+
+
+async def _append_issue(turn: Turn, case_id: str, raw_title: str) -> Issue:
+    """A new issue after the others, its title checked against theirs and the limit."""
+    titles = [issue.title for issue in await turn.tx.issues(case_id)]
+    return await turn.tx.add_issue(case_id, _new_issue_title(raw_title, titles))
 
 
 def _new_issue_title(raw: str, existing: list[str]) -> str:
