@@ -15,6 +15,7 @@ from bot.views import (
     CATEGORY_NAMES,
     LEVEL_NAMES,
     RATING_NAMES,
+    Pager,
     answer_so_far,
     item_name,
     join_texts,
@@ -304,23 +305,16 @@ def _item_pages(
     button: Callable[[int, ItemKey], ButtonSpec | None], page_action: str, last_row: list[ButtonSpec],
 ) -> Reply:
     """Items ten to a page, each a numbered line with (perhaps) a number button, and ◀ ▶ between pages."""
-    pages = max(1, -(-len(keys) // REVIEW_PAGE_ITEMS))
-    page = min(max(page, 0), pages - 1)
-    first = page * REVIEW_PAGE_ITEMS
-    lines = [*heading, _("🔒 Private · 👤 Mediator only · 👥 Joint session")]
-    if pages > 1:
-        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
-    lines.append("")
+    pager = Pager.of(len(keys), page, REVIEW_PAGE_ITEMS)
+    lines = [*heading, _("🔒 Private · 👤 Mediator only · 👥 Joint session"), *pager.heading(), ""]
     numbers: list[ButtonSpec] = []
-    for number, key in enumerate(keys[first:first + REVIEW_PAGE_ITEMS], start=first + 1):
+    for number, key in enumerate(pager.shown(keys), start=pager.first + 1):
         lines.append(item(number, key))
         spec = button(number, key)
         if spec is not None:
             numbers.append(spec)
     rows = [numbers[index:index + _BUTTONS_PER_ROW] for index in range(0, len(numbers), _BUTTONS_PER_ROW)]
-    if pages > 1:
-        rows.append([ButtonSpec("◀", page_action, str((page - 1) % pages)),
-                     ButtonSpec("▶", page_action, str((page + 1) % pages))])
+    rows += pager.buttons(page_action)
     rows.append(last_row)
     return Reply.of(*lines, buttons=rows)
 

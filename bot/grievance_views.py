@@ -13,7 +13,7 @@ from bot.formats import Day, Moment, Number
 from bot.i18n import LANGUAGES, Layout, Localized, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.summary_views import LanguageName, quote
-from bot.views import answer_so_far, language_buttons, preview, shorten
+from bot.views import Pager, answer_so_far, language_buttons, preview, shorten
 from flows.grievance import (
     MAX_DESCRIPTION_CHARS,
     OPEN_STATUSES,
@@ -304,20 +304,14 @@ def triage_list(grievances: Sequence[Grievance], counts: GrievanceCounts, page: 
     ]
     if not grievances:
         return Reply.of(*lines, "", _("No grievance has been reported yet."))
-    pages = max(1, -(-len(grievances) // TRIAGE_PAGE_ITEMS))
-    page = min(max(page, 0), pages - 1)
-    first = page * TRIAGE_PAGE_ITEMS
-    lines.append("")
-    if pages > 1:
-        lines.append(_("Page {page} of {pages}", page=page + 1, pages=pages))
+    pager = Pager.of(len(grievances), page, TRIAGE_PAGE_ITEMS)
+    lines += ["", *pager.heading()]
     numbers = []
-    for number, grievance in enumerate(grievances[first:first + TRIAGE_PAGE_ITEMS], start=first + 1):
+    for number, grievance in enumerate(pager.shown(grievances), start=pager.first + 1):
         lines.append(_list_line(number, grievance, timezone))
         numbers.append(ButtonSpec(str(number), "open", grievance.id))
     rows = [numbers[i:i + _NUMBERS_PER_ROW] for i in range(0, len(numbers), _NUMBERS_PER_ROW)]
-    if pages > 1:
-        rows.append([ButtonSpec("◀", "page", str((page - 1) % pages)),
-                     ButtonSpec("▶", "page", str((page + 1) % pages))])
+    rows += pager.buttons("page")
     rows.append([ButtonSpec(_("🧩 Similar reports"), "groups"), ButtonSpec(_("📤 Export"), "export")])
     return Reply.of(*lines, buttons=rows)
 

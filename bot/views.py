@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from bot.formats import Amount, Moment, Number
 from bot.i18n import LANGUAGES, Layout, Markup, Text, _, ngettext, user_text
@@ -13,11 +15,14 @@ from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, InterestCategory, Issue, ItemKey, ItemKind, Rating, SeatStatus, ShareLevel
 from flows.setup import MAX_ISSUES, MAX_PARTIES, MIN_ISSUES, MIN_PARTIES, CaseDraft
 
+T = TypeVar("T")
+
 __all__ = [
     "CATEGORY_NAMES",
     "ITEM_NAMES",
     "LEVEL_NAMES",
     "RATING_NAMES",
+    "Pager",
     "answer_so_far",
     "case_heading",
     "draft_step",
@@ -197,6 +202,35 @@ def shorten(text: str, limit: int) -> str:
 def preview(text: str) -> Markup:
     """A short preview of an answer: the review screen never shows answers in full."""
     return user_text(shorten(text, PREVIEW_CHARS))
+
+
+@dataclass(frozen=True)
+class Pager:
+    """One page of a long list: which page is shown (clamped), its first item, its line and its ◀ ▶ buttons."""
+
+    page: int
+    pages: int
+    first: int
+    per_page: int
+
+    @classmethod
+    def of(cls, count: int, page: int, per_page: int) -> Pager:
+        pages = max(1, -(-count // per_page))
+        page = min(max(page, 0), pages - 1)
+        return cls(page, pages, page * per_page, per_page)
+
+    def shown(self, items: Sequence[T]) -> Sequence[T]:
+        """The items on this page."""
+        return items[self.first:self.first + self.per_page]
+
+    def heading(self) -> list[Text | str]:
+        return [_("Page {page} of {pages}", page=self.page + 1, pages=self.pages)] if self.pages > 1 else []
+
+    def buttons(self, action: str) -> list[list[ButtonSpec]]:
+        if self.pages == 1:
+            return []
+        return [[ButtonSpec("◀", action, str((self.page - 1) % self.pages)),
+                 ButtonSpec("▶", action, str((self.page + 1) % self.pages))]]
 
 
 def answer_so_far(text: str) -> Text:
