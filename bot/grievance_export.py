@@ -14,8 +14,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.formats import Moment, Number
-from bot.grievance_views import STATUS_NAMES, URGENCY_NAMES, category_name
-from bot.i18n import Layout, Markup, Text, Translator, _, ngettext
+from bot.grievance_views import (
+    STATUS_NAMES,
+    URGENCY_NAMES,
+    category_name,
+    report_facts,
+    report_history,
+    report_origin,
+    report_texts,
+)
+from bot.i18n import Markup, Text, Translator, _, ngettext
 from bot.report import html_document, name_html, party_html
 from flows.grievance import Grievance, count_grievances
 
@@ -98,30 +106,9 @@ def export_html(grievances: Sequence[Grievance], t: Translator, *, generated: da
 
 
 def _report_lines(grievance: Grievance, timezone: str) -> list[Text]:
-    content = grievance.content
-    lines = [
-        _("Received: {when}", when=Moment(grievance.received_at, timezone)),
-        _("Status: {status}", status=STATUS_NAMES[grievance.status]),
-        _("Urgency: {urgency}", urgency=URGENCY_NAMES[grievance.urgency]),
-        _("About: {category} · Place: {place}", category=category_name(content.category),
-          place=Markup(name_html(content.region or "—"))),
-        _("Reported by: {who}", who=_("anonymous") if content.anonymous else Markup(name_html(content.name or ""))),
-        _("What happened: {text}", text=Markup(party_html(content.description, content.description_language))),
-    ]
-    if content.groups:
-        lines.append(_("Who is affected: {text}",
-                       text=Markup(party_html(content.groups, content.languages.get("groups", "")))))
-    if content.remedy:
-        lines.append(_("Wished outcome: {text}",
-                       text=Markup(party_html(content.remedy, content.languages.get("remedy", "")))))
-    for update in grievance.history:
-        when = Moment(update.at, timezone)
-        if update.kind == "agenda":
-            lines.append(_("{when}: put on the agenda of case {case}", when=when, case=update.message or ""))
-        elif update.message:
-            lines.append(Layout("{line} {message}", params={
-                "line": _("{when}: {status}", when=when, status=STATUS_NAMES[update.status]),
-                "message": Markup(party_html(update.message, ""))}))
-        else:
-            lines.append(_("{when}: {status}", when=when, status=STATUS_NAMES[update.status]))
-    return lines
+    """The lines of the triage screen, with names and texts marked up for the page."""
+    def quoted(text: str, language: str) -> Markup:
+        return Markup(party_html(text, language))
+
+    return [*report_facts(grievance, timezone), *report_origin(grievance, lambda text: Markup(name_html(text))),
+            *report_texts(grievance, quoted), *report_history(grievance, timezone, quoted)]

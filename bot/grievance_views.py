@@ -7,7 +7,7 @@ side, shown with the language it was written in.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from bot.formats import Day, Moment, Number
 from bot.i18n import LANGUAGES, Layout, Localized, Markup, Text, _, ngettext, user_text
@@ -324,39 +324,62 @@ def _list_line(number: int, grievance: Grievance, timezone: str) -> Text:
         "when": Day(grievance.received_at, timezone)})
 
 
-def grievance_detail(grievance: Grievance, *, timezone: str, reachable: bool) -> Reply:
-    """One report in full, for the triage team, with what can be done next."""
-    content = grievance.content
-    lines: list[Text | str] = [
-        _("<b>Report {reference}</b>", reference=grievance.reference),
+Quoting = Callable[[str, str], Text | Markup]  # a person's text and its language, set off for the reader
+
+
+def report_facts(grievance: Grievance, timezone: str) -> list[Text]:
+    """When it came, where it stands, how urgent it is."""
+    return [
         _("Received: {when}", when=Moment(grievance.received_at, timezone)),
         _("Status: {status}", status=STATUS_NAMES[grievance.status]),
         _("Urgency: {urgency}", urgency=URGENCY_NAMES[grievance.urgency]),
     ]
+
+
+def report_origin(grievance: Grievance, name: Callable[[str], Markup]) -> tuple[Text, Text]:
+    """Who reported it (or that they are anonymous), and what it is about, where."""
+    content = grievance.content
+    return (_("Reported by: {who}", who=_("anonymous") if content.anonymous else name(content.name or "")),
+            _("About: {category} · Place: {place}", category=category_name(content.category),
+              place=name(content.region or "—")))
+
+
+def report_texts(grievance: Grievance, quoted: Quoting) -> list[Text]:
+    """What the person wrote, each text in its own language."""
+    content = grievance.content
+    lines = [_("What happened: {text}", text=quoted(content.description, content.description_language))]
+    if content.groups:
+        lines.append(_("Who is affected: {text}", text=quoted(content.groups, content.languages.get("groups", ""))))
+    if content.remedy:
+        lines.append(_("Wished outcome: {text}", text=quoted(content.remedy, content.languages.get("remedy", ""))))
+    return lines
+
+
+def report_history(grievance: Grievance, timezone: str, quoted: Quoting) -> list[Text]:
+    """Each status change (with the team's message to the person) and each case that took the report up."""
+    lines: list[Text] = []
+    for update in grievance.history:
+        when = Moment(update.at, timezone)
+        if update.kind == "agenda":
+            lines.append(_("{when}: put on the agenda of case {case}", when=when, case=update.message or ""))
+            continue
+        lines.append(_("{when}: {status}", when=when, status=STATUS_NAMES[update.status]))
+        if update.message:
+            lines.append(Layout("    {message}", params={"message": quoted(update.message, "")}))
+    return lines
+
+
+def grievance_detail(grievance: Grievance, *, timezone: str, reachable: bool) -> Reply:
+    """One report in full, for the triage team, with what can be done next."""
+    lines: list[Text | str] = [_("<b>Report {reference}</b>", reference=grievance.reference),
+                               *report_facts(grievance, timezone)]
     if grievance.submitted_at is None:
         lines.append(_("⚠️ The person is still writing this report; it may change."))
-    lines += [
-        _("Reported by: {who}", who=_("anonymous") if content.anonymous else user_text(content.name or "")),
-        _("Conversation language: {language}", language=_language_name(grievance.language)),
-        _("About: {category} · Place: {place}", category=category_name(content.category),
-          place=user_text(content.region or "—")),
-        "",
-        _("What happened: {text}", text=quote(content.description, content.description_language)),
-    ]
-    if content.groups:
-        lines.append(_("Who is affected: {text}", text=quote(content.groups, content.languages.get("groups", ""))))
-    if content.remedy:
-        lines.append(_("Wished outcome: {text}", text=quote(content.remedy, content.languages.get("remedy", ""))))
+    reported_by, about = report_origin(grievance, user_text)
+    lines += [reported_by, _("Conversation language: {language}", language=_language_name(grievance.language)),
+              about, "", *report_texts(grievance, quote)]
     if grievance.history:
-        lines += ["", _("<b>History</b>")]
-    for update in grievance.history:
-        if update.kind == "agenda":
-            lines.append(_("{when}: put on the agenda of case {case}", when=Moment(update.at, timezone),
-                           case=update.message or ""))
-            continue
-        lines.append(_("{when}: {status}", when=Moment(update.at, timezone), status=STATUS_NAMES[update.status]))
-        if update.message:
-            lines.append(Layout("    «{message}»", params={"message": user_text(update.message)}))
+        lines += ["", _("<b>History</b>"), *report_history(grievance, timezone, quote)]
     if not reachable:
         lines += ["", _("The person can no longer be written to here; they can still see the status with /track.")]
     actions = [ButtonSpec(label, "status", action) for action, label in _ACTION_BUTTONS.items()
