@@ -14,10 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
-from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES, URGENCY_NAMES
-from bot.i18n import LANGUAGES, _
+from bot.i18n import _
 from bot.local import LocalBot
-from bot.scenario import IssueAnswer, IssueSetup, PartyScript, create_case, play_party, tap, type_text
+from bot.scenario import (
+    GrievanceScript,
+    IssueAnswer,
+    IssueSetup,
+    PartyScript,
+    create_case,
+    file_grievance,
+    play_party,
+    tap,
+    type_text,
+)
 from bot.standin import BotApiStandIn, ChatEvent, ChatMessage, SimUser
 from flows.grievance import Urgency
 from flows.model import InterestCategory as Cat
@@ -175,18 +184,9 @@ async def play_grievance(local: LocalBot, standin: BotApiStandIn, language: str)
     officer.send_command("/start")
     await local.settle()
     person = standin.user(REPORTER_ID, "Community member", language)
-    person.send_command("/start", "grievance")
-    await local.settle()
-    await tap(local, person, LANGUAGES[language], language)
-    await tap(local, person, _("🕶 Anonymously"), language)
-    await tap(local, person, GRIEVANCE_CATEGORY_NAMES["land"], language)
-    await type_text(local, person, "Lower valley")
-    await type_text(local, person, GRIEVANCE_TEXTS[language])
-    await tap(local, person, _("Done"), language)
-    await tap(local, person, _("Skip"), language)
-    await tap(local, person, URGENCY_NAMES[Urgency.URGENT], language)
-    await tap(local, person, _("Skip"), language)
-    await tap(local, person, _("✅ Send the report"), language)
+    await file_grievance(local, person, GrievanceScript(
+        language=language, category="land", region="Lower valley", typed_region=True,
+        description=(GRIEVANCE_TEXTS[language],), urgency=Urgency.URGENT, deep_link=True))
     reference = re.search(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", standin.messages(REPORTER_ID)[-1].text)
     officer.send_command("/grievances")
     await local.settle()

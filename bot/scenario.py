@@ -7,22 +7,28 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 
 from bot.caucus_views import LEVEL_ICONS
+from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES, URGENCY_NAMES
 from bot.i18n import LANGUAGES, Text, _, plain, translator
 from bot.local import LocalBot
 from bot.standin import BotApiStandIn, SimUser
 from bot.views import CATEGORY_NAMES, RATING_NAMES
+from flows.grievance import Urgency
 from flows.model import InterestCategory, Rating, ShareLevel
 
 __all__ = [
+    "GrievanceScript",
     "IssueAnswer",
     "IssueSetup",
     "PartyScript",
     "answer_issue",
     "choose",
     "create_case",
+    "file_grievance",
+    "grievance_actions",
     "join",
     "label",
     "open_review_item",
@@ -218,3 +224,60 @@ def received_text(standin: BotApiStandIn, chat_id: int, since: int = 0) -> str:
         if message.document is not None and message.document[0].endswith(".html"):
             parts.append(html.unescape(re.sub(r"<[^>]+>", " ", message.document[1].decode("utf-8"))))
     return "\n".join(parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrievanceScript:
+    """A scripted person reporting a grievance: what they choose and what they type."""
+
+    language: str
+    name: str | None = None  # None: anonymously
+    category: str
+    region: str
+    typed_region: bool = False  # typed rather than chosen from the deployment's list
+    description: tuple[str, ...]  # one message each
+    groups: str | None = None  # None: skipped
+    urgency: Urgency
+    remedy: str | None = None  # None: skipped
+    deep_link: bool = False  # opens the organisations' link rather than sending /grievance
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name is None
+
+    @property
+    def text(self) -> str:
+        """The description as stored: its messages together."""
+        return "\n\n".join(self.description)
+
+
+def grievance_actions(user: SimUser, script: GrievanceScript) -> list[Callable[[], object]]:
+    """What the person does, one update per action; each action reads the buttons of the latest message then."""
+    language = script.language
+
+    def press(text: Text | str) -> Callable[[], object]:
+        return lambda: user.press(text if isinstance(text, str) else label(text, language))
+
+    def send(text: str) -> Callable[[], object]:
+        return lambda: user.send_text(text)
+
+    actions = [(lambda: user.send_command("/start", "grievance")) if script.deep_link
+               else (lambda: user.send_command("/grievance")),
+               press(LANGUAGES[language])]
+    actions += [press(_("🕶 Anonymously"))] if script.name is None else [press(_("🪪 With my name")), send(script.name)]
+    actions.append(press(GRIEVANCE_CATEGORY_NAMES[script.category]))
+    actions.append(send(script.region) if script.typed_region else press(script.region))
+    actions += [send(part) for part in script.description]
+    actions.append(press(_("Done")))
+    actions.append(send(script.groups) if script.groups else press(_("Skip")))
+    actions.append(press(URGENCY_NAMES[script.urgency]))
+    actions.append(send(script.remedy) if script.remedy else press(_("Skip")))
+    actions.append(press(_("✅ Send the report")))
+    return actions
+
+
+async def file_grievance(local: LocalBot, user: SimUser, script: GrievanceScript) -> None:
+    """The person files the report alone, waiting for the bot after each step."""
+    for action in grievance_actions(user, script):
+        action()
+        await local.settle()

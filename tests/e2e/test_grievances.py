@@ -22,10 +22,10 @@ import pytest
 from bot import grievance_views
 from bot.config import Settings
 from bot.grievance_export import CSV_COLUMNS, read_csv_cell
-from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES, STATUS_NAMES, URGENCY_NAMES, triage_list
-from bot.i18n import LANGUAGES, Text, _, ngettext, plain, translator
+from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES, STATUS_NAMES, triage_list
+from bot.i18n import Text, _, ngettext, plain, translator
 from bot.local import LocalBot
-from bot.scenario import create_case, label, tap, type_text
+from bot.scenario import GrievanceScript, create_case, file_grievance, grievance_actions, label, tap, type_text
 from bot.standin import BotApiStandIn, SimUser
 from bot.status import export_grievances
 from flows.grievance import REFERENCE_ALPHABET, Grievance, GrievanceContent, Urgency, count_grievances
@@ -60,30 +60,12 @@ DESCRIPTIONS = {
 CATEGORIES = ("land", "security", "water")
 
 
-@dataclass(frozen=True)
-class Report:
-    """One scripted report: who files it and what they answer."""
+@dataclass(frozen=True, kw_only=True)
+class Report(GrievanceScript):
+    """One scripted report and the account that files it."""
 
     user: int
     tag: str  # "<account>-<report number>", in every text the report has
-    language: str
-    anonymous: bool
-    category: str
-    region: str
-    typed_region: bool
-    description: tuple[str, ...]
-    groups: str | None
-    urgency: Urgency
-    remedy: str | None
-    deep_link: bool
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(self.description)
-
-    @property
-    def name(self) -> str | None:
-        return None if self.anonymous else f"Organisation {self.tag}"
 
 
 def _reports() -> list[Report]:
@@ -95,7 +77,7 @@ def _reports() -> list[Report]:
             kind = (index + number) % 3
             reports.append(Report(
                 user=FIRST_USER + index, tag=f"{index}-{number}", language=language,
-                anonymous=(index + number) % 2 == 0,
+                name=None if (index + number) % 2 == 0 else f"Organisation {index}-{number}",
                 category=CATEGORIES[kind], region=REGIONS[index % 3] if number != 1 else f"Hill village {index}",
                 typed_region=number == 1,
                 description=(DESCRIPTIONS[language][kind], f"#{index}-{number}") if number == 2
@@ -109,33 +91,7 @@ def _reports() -> list[Report]:
     return reports
 
 
-Action = Callable[[], None]
-
-
-def _filing(user: SimUser, report: Report) -> list[Action]:
-    """What the person does, one update per action; each action reads the buttons of the latest message."""
-    lang = report.language
-
-    def press(text: Text | str) -> Action:
-        return lambda: user.press(text if isinstance(text, str) else label(text, lang))
-
-    def send(text: str) -> Action:
-        return lambda: user.send_text(text)
-
-    actions: list[Action] = [(lambda: user.send_command("/start", "grievance")) if report.deep_link
-                             else (lambda: user.send_command("/grievance")),
-                             press(LANGUAGES[lang])]
-    actions += [press(_("🕶 Anonymously"))] if report.anonymous else [press(_("🪪 With my name")),
-                                                                       send(report.name or "")]
-    actions.append(press(GRIEVANCE_CATEGORY_NAMES[report.category]))
-    actions.append(send(report.region) if report.typed_region else press(report.region))
-    actions += [send(part) for part in report.description]
-    actions.append(press(_("Done")))
-    actions.append(send(report.groups) if report.groups else press(_("Skip")))
-    actions.append(press(URGENCY_NAMES[report.urgency]))
-    actions.append(send(report.remedy) if report.remedy else press(_("Skip")))
-    actions.append(press(_("✅ Send the report")))
-    return actions
+Action = Callable[[], object]
 
 
 async def _play(local: LocalBot, queues: dict[int, list[Action]]) -> None:
@@ -184,7 +140,7 @@ async def test_fifty_reports_from_twenty_accounts(standin: BotApiStandIn, settin
         users = {report.user: standin.user(report.user, "Person", report.language) for report in reports}
         queues: dict[int, list[Action]] = {uid: [] for uid in users}
         for report in reports:
-            queues[report.user] += _filing(users[report.user], report)
+            queues[report.user] += grievance_actions(users[report.user], report)
         await _play(local, queues)
 
         # Receipts: one reference per report, all different, all in the unambiguous alphabet.
@@ -293,19 +249,15 @@ async def test_fifty_reports_from_twenty_accounts(standin: BotApiStandIn, settin
 
 async def _file(local: LocalBot, user: SimUser, report: Report) -> str:
     """One person files one report alone; returns its reference."""
-    for action in _filing(user, report):
-        action()
-        await local.settle()
+    await file_grievance(local, user, report)
     match = REFERENCE.search(_text(local.standin, user.user_id)[-1])
     assert match is not None
     return match.group(0)
 
 
-def _report(user: int, language: str, description: str, *, anonymous: bool = True, region: str = "North",
-            category: str = "land") -> Report:
-    return Report(user=user, tag="x", language=language, anonymous=anonymous, category=category, region=region,
-                  typed_region=False, description=(description,), groups=None, urgency=Urgency.ROUTINE, remedy=None,
-                  deep_link=False)
+def _report(user: int, language: str, description: str, *, region: str = "North", category: str = "land") -> Report:
+    return Report(user=user, tag="x", language=language, category=category, region=region,
+                  description=(description,), urgency=Urgency.ROUTINE)
 
 
 async def test_triage_answers_refers_and_closes(standin: BotApiStandIn, settings: Settings) -> None:
