@@ -6,7 +6,6 @@ stand-in on 127.0.0.1. The transcript printed is the demo's own synthetic mediat
 
 from __future__ import annotations
 
-import re
 import tempfile
 import textwrap
 import time
@@ -28,7 +27,7 @@ from bot.scenario import (
     type_text,
 )
 from bot.standin import BotApiStandIn, ChatEvent, ChatMessage, SimUser
-from flows.grievance import Urgency
+from flows.grievance import REFERENCE_PATTERN, Urgency
 from flows.model import InterestCategory as Cat
 from flows.model import Rating, ShareLevel
 from storage.crypto import MasterKey
@@ -187,7 +186,7 @@ async def play_grievance(local: LocalBot, standin: BotApiStandIn, language: str)
     await file_grievance(local, person, GrievanceScript(
         language=language, category="land", region="Lower valley", typed_region=True,
         description=(GRIEVANCE_TEXTS[language],), urgency=Urgency.URGENT, deep_link=True))
-    reference = re.search(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", standin.messages(REPORTER_ID)[-1].text)
+    reference = REFERENCE_PATTERN.search(standin.messages(REPORTER_ID)[-1].text)
     officer.send_command("/grievances")
     await local.settle()
     await tap(local, officer, "1")

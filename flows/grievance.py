@@ -8,6 +8,7 @@ themes become issues on a case's agenda (DESIGN.md §1, §2). Nothing here does 
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_DESCRIPTION_CHARS",
     "OPEN_STATUSES",
     "REFERENCE_ALPHABET",
+    "REFERENCE_PATTERN",
     "STATUS_ACTIONS",
     "Grievance",
     "GrievanceContent",
@@ -60,6 +62,8 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 _REFERENCE_GROUPS = 3
 _REFERENCE_GROUP_CHARS = 4  # 12 characters from 30: about 59 bits, not guessable
 _REFERENCE_CHARS = _REFERENCE_GROUPS * _REFERENCE_GROUP_CHARS
+# A reference as the bot writes it, for finding one in a message.
+REFERENCE_PATTERN = re.compile("-".join([f"[{REFERENCE_ALPHABET}]{{{_REFERENCE_GROUP_CHARS}}}"] * _REFERENCE_GROUPS))
 _SEPARATORS = str.maketrans("", "", " -_.\u00a0\u2010\u2011\u2012\u2013\u2014")
 
 

@@ -28,7 +28,7 @@ from bot.local import LocalBot
 from bot.scenario import GrievanceScript, create_case, file_grievance, grievance_actions, label, tap, type_text
 from bot.standin import BotApiStandIn, SimUser
 from bot.status import export_grievances
-from flows.grievance import REFERENCE_ALPHABET, Grievance, GrievanceContent, Urgency, count_grievances
+from flows.grievance import REFERENCE_PATTERN, Grievance, GrievanceContent, Urgency, count_grievances
 from flows.machines import GrievanceStatus
 from storage.crypto import MasterKey
 from storage.db import default_sqlite_url
@@ -40,7 +40,6 @@ REGIONS = ("North", "South", "Coast")
 REFERRAL = "Call the district hotline 1122 now."
 LANGS = ("en", "fr", "ar", "ru")
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)
-REFERENCE = re.compile(f"[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}")
 
 # Descriptions long enough for their language to be detected, one set per language.
 DESCRIPTIONS = {
@@ -149,7 +148,7 @@ async def test_fifty_reports_from_twenty_accounts(standin: BotApiStandIn, settin
             mine = [report for report in reports if report.user == uid]
             keep = _say(_("If it is safer for you, you can delete this chat: your report stays with the team, and "
                           "/track still works from this account."), mine[0].language)
-            found = [REFERENCE.search(text) for text in _text(standin, uid) if keep in text]
+            found = [REFERENCE_PATTERN.search(text) for text in _text(standin, uid) if keep in text]
             assert len(found) == len(mine), uid
             for match, report in zip(found, mine, strict=True):
                 assert match is not None
@@ -160,7 +159,7 @@ async def test_fifty_reports_from_twenty_accounts(standin: BotApiStandIn, settin
         for report in reports:
             if report.urgency is Urgency.DANGER:
                 assert any(REFERRAL in text for text in _text(standin, report.user))
-        alerts = [text for text in _text(standin, TRIAGE_ID) if "🚨" in text and REFERENCE.search(text)]
+        alerts = [text for text in _text(standin, TRIAGE_ID) if "🚨" in text and REFERENCE_PATTERN.search(text)]
         assert len(alerts) == 2
 
         # The daily limit: a fourth report on the same day is refused politely, and nothing is created.
@@ -250,7 +249,7 @@ async def test_fifty_reports_from_twenty_accounts(standin: BotApiStandIn, settin
 async def _file(local: LocalBot, user: SimUser, report: Report) -> str:
     """One person files one report alone; returns its reference."""
     await file_grievance(local, user, report)
-    match = REFERENCE.search(_text(local.standin, user.user_id)[-1])
+    match = REFERENCE_PATTERN.search(_text(local.standin, user.user_id)[-1])
     assert match is not None
     return match.group(0)
 
