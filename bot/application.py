@@ -1,4 +1,4 @@
-"""The running bot: storage, the PTB Application, the update loop and the outbox sender."""
+"""The running bot: storage, the PTB Application, an intake of updates (polling or webhook) and the outbox sender."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TimedOut
@@ -22,8 +23,9 @@ from storage.crypto import KeyRing
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade_async
 from storage.repository import Store
+from storage.retention import PurgeCounts, purge_expired
 
-__all__ = ["CaucusBot", "StartupError"]
+__all__ = ["ALLOWED_UPDATES", "CaucusBot", "Intake", "Polling", "StartupError"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +45,119 @@ def _chat_of(update: Update) -> int:
     return chat.id if chat is not None else 0
 
 
-class CaucusBot:
-    """Caucus in polling mode: fetch updates, handle each in one transaction, acknowledge after commit.
+class Intake(Protocol):
+    """How updates reach the bot: `Polling`, or `WebhookServer` (bot/webhook.py).
+
+    Either way each update is handled by ``application.process_update`` (one transaction) and
+    confirmed to Telegram only after it committed.
+    """
+
+    @property
+    def busy(self) -> bool:
+        """An update is being handled right now."""
+
+    async def start(self) -> None:
+        """Start receiving updates."""
+
+    async def stop(self) -> None:
+        """Stop receiving and let the updates in hand commit."""
+
+
+class Polling:
+    """Fetch updates with getUpdates, handle each in one transaction, acknowledge after commit.
 
     PTB's own polling confirms updates to Telegram before handlers have committed anything,
     so this loop calls getUpdates itself and moves the offset only after a batch committed.
     Updates of one chat are handled in order; different chats concurrently.
     """
 
+    def __init__(
+        self, application: Application, unacknowledged: set[int], poll_timeout: float  # type: ignore[type-arg]
+    ) -> None:
+        self._application = application
+        self._unacknowledged = unacknowledged
+        self._poll_timeout = poll_timeout
+        self._loop: asyncio.Task[None] | None = None
+        self._batch: asyncio.Task[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._batch is not None
+
+    async def start(self) -> None:
+        self._loop = asyncio.create_task(self._poll(), name="caucus-poll")
+
+    async def stop(self) -> None:
+        """Stop fetching; a batch in hand still commits (its offset is then confirmed at the next start)."""
+        loop, batch = self._loop, self._batch
+        self._loop = None
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if batch is not None:
+            await batch
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self._application.bot.get_updates(
+                    offset=offset, timeout=int(self._poll_timeout), allowed_updates=ALLOWED_UPDATES
+                )
+                failures = 0
+            except (TimedOut, NetworkError) as error:
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                logger.warning("getUpdates failed (%s); retrying in %.1f s", type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                continue
+            if not updates:
+                continue
+            self._batch = asyncio.create_task(self.process_batch(updates), name="caucus-batch")
+            try:
+                # Shielded: a stop request lets the batch commit (`stop` waits for it).
+                await asyncio.shield(self._batch)
+            finally:
+                self._batch = None
+            offset = self._next_offset(updates)
+            if offset <= max(update.update_id for update in updates):
+                await asyncio.sleep(1.0)  # the database is failing: do not spin
+
+    def _next_offset(self, updates: Sequence[Update]) -> int:
+        """Confirm every update up to the first one that could not be committed (it will come again)."""
+        failed = self._unacknowledged
+        if failed:
+            first = min(failed)
+            failed.clear()
+            return first
+        return max(update.update_id for update in updates) + 1
+
+    async def process_batch(self, updates: Sequence[Update]) -> None:
+        """Handle updates: in order within a chat, chats concurrently."""
+        by_chat: dict[int, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[_chat_of(update)].append(update)
+
+        async def run_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                await self._application.process_update(update)
+
+        await asyncio.gather(*(run_chat(chat_updates) for chat_updates in by_chat.values()))
+
+
+class CaucusBot:
+    """Caucus running: storage, the PTB Application, an intake of updates, the outbox sender and upkeep jobs.
+
+    Updates arrive by polling (`Polling`), or through a webhook (`WebhookServer`) when
+    ``settings.webhook`` is set; start-up, the jobs and the way down are the same for both.
+    """
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
-        self.store = Store(self.engine, KeyRing(settings.master_key))
+        self.store = Store(self.engine, KeyRing(settings.master_key, *settings.old_master_keys))
         self.runtime = Runtime(settings, self.store)
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
@@ -67,14 +170,14 @@ class CaucusBot:
         self.handlers = CaucusHandlers(self.runtime)
         self.handlers.install(self.application)
         self.sender = OutboxSender(
-            self.application.bot, self.store, self.runtime.outbox_ready, settings.messages_per_second
+            self.application.bot, self.store, self.runtime.outbox_ready, settings.messages_per_second,
+            settings.chat_messages_per_second,
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
-        self._batch_running = False
+        self.intake = self._intake()
+        self._jobs: list[asyncio.Task[None]] = []
 
     async def start(self, *, migrate: bool | None = None) -> None:
-        """Prepare the database, check the token with getMe, and start fetching and sending."""
+        """Prepare the database, check the token with getMe, start the jobs, then receive updates."""
         if migrate if migrate is not None else is_sqlite(self.engine):
             await upgrade_async(self.settings.database_url)
         await self.store.open()
@@ -85,31 +188,40 @@ class CaucusBot:
         except (TimeoutError, NetworkError) as error:
             raise StartupError(f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(error).__name__})") from None
         self.runtime.bot_username = self.application.bot.username
-        self._tasks = [
-            asyncio.create_task(self._poll(), name="caucus-poll"),
+        self._jobs = [
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),
             # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
             asyncio.create_task(self._every(3600, "pruning", self._prune), name="caucus-maintenance"),
             # Reminders are due at most once a day per party: every few minutes is plenty.
             asyncio.create_task(self._every(DEADLINE_CHECK_EVERY_S, "deadline check", self.check_deadlines),
                                 name="caucus-deadlines"),
+            # Daily: erase what the retention period no longer covers; log the audit chain's head as an anchor.
+            asyncio.create_task(self._every(86400, "retention purge", self.purge), name="caucus-retention"),
         ]
+        await self.intake.start()
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
+
+    def _intake(self) -> Intake:
+        if self.settings.webhook is None:
+            return Polling(self.application, self.handlers.unacknowledged, self.settings.poll_timeout)
+        from bot.webhook import WebhookServer  # noqa: PLC0415 - aiohttp is loaded in webhook mode only
+
+        return WebhookServer(self.application, self.settings.webhook, self.handlers.unacknowledged, ALLOWED_UPDATES)
 
     @property
     def idle(self) -> bool:
         """Nothing being handled or sent right now (tests wait for this)."""
-        return not self._batch_running and not self.sender.busy and not self.runtime.outbox_ready.is_set()
+        return not self.intake.busy and not self.sender.busy and not self.runtime.outbox_ready.is_set()
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then stop fetching and sending."""
-        self._stopping.set()
-        for task in self._tasks:
+        """Stop receiving and let the updates in hand commit, then stop sending and the jobs."""
+        await self.intake.stop()
+        for task in self._jobs:
             task.cancel()
-        for task in self._tasks:
+        for task in self._jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
+        self._jobs = []
         with contextlib.suppress(Exception):
             await self.application.shutdown()
         await self.engine.dispose()
@@ -127,54 +239,15 @@ class CaucusBot:
     async def _prune(self) -> None:
         await self.store.prune(updates_older_than=UPDATE_MEMORY, buttons_older_than=BUTTON_LIFETIME)
 
+    async def purge(self) -> PurgeCounts:
+        """Erase the cases and grievances closed longer ago than the retention period."""
+        counts = await purge_expired(self.store, self.runtime.clock() - self.settings.retention)
+        report = await self.store.verify_audit()
+        logger.info("retention purge: %d cases, %d grievances erased; audit trail %s at event %d, head %s",
+                    counts.cases, counts.grievances, "intact" if report.intact else "BROKEN", report.head_seq,
+                    report.head_hash[:16])
+        return counts
+
     async def check_deadlines(self) -> int:
         """Send the deadline reminders due now (by the runtime's clock); returns how many."""
         return await check_deadlines(self.runtime, self.runtime.clock())
-
-    async def _poll(self) -> None:
-        offset: int | None = None
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                updates = await self.application.bot.get_updates(
-                    offset=offset, timeout=int(self.settings.poll_timeout), allowed_updates=ALLOWED_UPDATES
-                )
-                failures = 0
-            except (TimedOut, NetworkError) as error:
-                failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
-                logger.warning("getUpdates failed (%s); retrying in %.1f s", type(error).__name__, delay)
-                await asyncio.sleep(delay)
-                continue
-            if not updates:
-                continue
-            self._batch_running = True
-            try:
-                # Shielded: a stop request lets the batch commit before the loop ends.
-                await asyncio.shield(self.process_batch(updates))
-            finally:
-                self._batch_running = False
-            offset = self._next_offset(updates)
-            if offset <= max(update.update_id for update in updates):
-                await asyncio.sleep(1.0)  # the database is failing: do not spin
-
-    def _next_offset(self, updates: Sequence[Update]) -> int:
-        """Confirm every update up to the first one that could not be committed (it will come again)."""
-        failed = self.handlers.unacknowledged
-        if failed:
-            first = min(failed)
-            failed.clear()
-            return first
-        return max(update.update_id for update in updates) + 1
-
-    async def process_batch(self, updates: Sequence[Update]) -> None:
-        """Handle updates: in order within a chat, chats concurrently."""
-        by_chat: dict[int, list[Update]] = defaultdict(list)
-        for update in updates:
-            by_chat[_chat_of(update)].append(update)
-
-        async def run_chat(chat_updates: list[Update]) -> None:
-            for update in chat_updates:
-                await self.application.process_update(update)
-
-        await asyncio.gather(*(run_chat(chat_updates) for chat_updates in by_chat.values()))

@@ -79,6 +79,10 @@ def case_list(cases: list[CaseInfo]) -> Reply:
     return Reply.of(*lines, buttons=rows)
 
 
+CLOSABLE = frozenset({CaseStage.INVITING, CaseStage.CAUCUS, CaseStage.JOINT, CaseStage.AGREEMENT,
+                      CaseStage.MONITORING})
+
+
 def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: str | None = None) -> Reply:
     """The case menu; times in ``zone``, the reader's own time zone (the case's when the reader chose none)."""
     """The case's menu: where it stands, and every tool the mediator has."""
@@ -110,6 +114,11 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: 
     elif stage is CaseStage.JOINT:
         rows.append([ButtonSpec(_("📣 Joint summary for the parties"), "joint")])
         rows.append([ButtonSpec(_("🔁 Start round {round}", round=info.round + 1), "new_round")])
+    erase_label = (_("🧹 Delete answers from chats: on") if info.erase_messages
+                   else _("🧹 Delete answers from chats: off"))
+    rows.append([ButtonSpec(erase_label, "erase_msgs", "off" if info.erase_messages else "on")])
+    closing = [ButtonSpec(_("🔒 Close the case"), "close_case")] if stage in CLOSABLE else []
+    rows.append([*closing, ButtonSpec(_("🗑 Erase the case"), "erase_case")])
     return Reply.of(*lines, buttons=rows)
 
 

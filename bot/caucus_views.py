@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bot.formats import Amount, Number
+from bot.formats import Amount, Moment, Number
 from bot.i18n import LANGUAGES, Layout, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.views import (
@@ -31,13 +31,16 @@ from flows.model import (
     FIXED_SHARE,
     OPTIONAL_KINDS,
     POINTS_TOTAL,
+    Issue,
     ItemKey,
     ItemKind,
     ShareLevel,
 )
+from storage.audit import AuditRecord
 
 __all__ = [
-    "ADDED_OPTION", "REVIEW_PAGE_ITEMS", "ROUND_CLOSED", "caucus_step", "restrict_item", "restrict_page", "review_item",
+    "ADDED_OPTION", "REVIEW_PAGE_ITEMS", "ROUND_CLOSED", "caucus_step", "history_view",
+    "restrict_item", "restrict_page", "review_item",
     "review_page",
 ]
 
@@ -475,3 +478,37 @@ def caucus_step(conversation: CaucusConversation, *, party_label: str, suggested
         return Reply.of(submitted, _("Until the joint session you can still make any answer more private."),
                         buttons=[[ButtonSpec(_("🔒 Make an answer more private"), "restrict_page", "0")]])
     return Reply.of(submitted)
+
+
+def history_view(events: list[AuditRecord], issues: list[Issue], zone: str) -> Reply:
+    """/history: what happened to a party's answers, from the audit trail (never the answers themselves)."""
+    lines: list[Text | str] = [_("<b>What happened to your answers</b>")]
+    for event in events:
+        line = _history_line(event, issues)
+        if line is not None:
+            lines.append(Layout("• {when}: {what}", params={"when": Moment(event.at, zone), "what": line}))
+    if len(lines) == 1:
+        lines.append(_("Nothing yet."))
+    lines.append(_("Only events are recorded here, never what you answered."))
+    return Reply.of(*lines)
+
+
+def _history_line(event: AuditRecord, issues: list[Issue]) -> Text | None:
+    detail = event.detail
+    if event.kind == "party_joined":
+        return _("you joined the case.")
+    if event.kind == "consent_given":
+        return _("you agreed to take part.")
+    if event.kind == "answers_submitted":
+        return _("you sent your answers for round {round}.", round=detail.get("round", 1))
+    if event.kind == "share_level_changed":
+        key = ItemKey(ItemKind(detail["item"]), detail.get("issue", ""))
+        who = _("you") if event.actor == "party" else _("the mediator")
+        return _("{who} changed who may see “{item}”: {before} → {after}.", who=who, item=item_name(key, issues),
+                 before=LEVEL_NAMES[ShareLevel(detail["before"])], after=LEVEL_NAMES[ShareLevel(detail["after"])])
+    if event.kind == "items_disclosed":
+        items = join_texts(item_name(ItemKey.decode(item), issues) for item in detail.get("items", []))
+        if detail.get("to") == "joint":
+            return _("every party received the joint summary, with: {items}.", items=items)
+        return _("the mediator received a summary, with: {items}.", items=items)
+    return None

@@ -10,10 +10,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import ConfigError, environment, read_database_url, read_master_key, read_settings
+from bot.config import ConfigError, environment, read_database_url, read_settings
 from bot.i18n import LANGUAGES
 from bot.logs import configure_logging
-from storage.crypto import MasterKey
+from bot.maintenance import COMMANDS as MAINTENANCE_COMMANDS
+from bot.maintenance import MISSING_KEY_HINT, add_commands, read_key_ring, run_command
+from storage.errors import UnknownMasterKeyError
 
 __all__ = ["main"]
 
@@ -22,15 +24,20 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caucusbot", description="Caucus: confidential mediation over Telegram.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (polling)")
+    commands.add_parser("webhook", help="run the bot behind a webhook (CAUCUS_WEBHOOK_URL, CAUCUS_WEBHOOK_SECRET)")
     demo = commands.add_parser("demo", help="run a scripted mediation against a local Bot API stand-in")
     demo.add_argument("--language", default="en", choices=sorted(LANGUAGES), help="the parties' language")
     demo.add_argument("--save", type=Path, metavar="DIR", help="save the chart and the report the mediator receives")
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply the schema migrations")
-    keys = commands.add_parser("keys", help="master keys")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("generate", help="print a new random master key (base64)")
+    add_commands(commands)  # keys generate|status|rotate, backup, restore
+    purge = commands.add_parser("purge", help="erase cases and grievances closed longer ago than "
+                                              "CAUCUS_RETENTION_DAYS (the bot also does it daily)")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be erased")
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="recompute the audit trail's hash chain and print its head")
     status = commands.add_parser("status", help="a case's progress (never content)")
     status.add_argument("case_id", help="the case's short id")
     report = commands.add_parser("report", help="write a case's joint-session report (HTML) for its mediators")
@@ -46,10 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run() -> int:
+async def _run(*, webhook: bool = False) -> int:
     from bot.application import CaucusBot, StartupError  # noqa: PLC0415 - keep `keys generate` fast
 
-    settings = read_settings()
+    settings = read_settings(need_webhook=webhook)
     bot = CaucusBot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,6 +67,10 @@ async def _run() -> int:
     except StartupError as error:
         await bot.stop()
         print(f"caucusbot: {error}", file=sys.stderr)
+        return 2
+    except UnknownMasterKeyError as error:  # the database needs a master key that is not configured
+        await bot.stop()
+        print(f"caucusbot: {error}: {MISSING_KEY_HINT}", file=sys.stderr)
         return 2
     await stop.wait()
     await bot.stop()
@@ -78,9 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The demo prints its own transcript; only problems should interrupt it.
     configure_logging(logging.WARNING if args.command == "demo" else logging.INFO)
     try:
-        if args.command == "keys":
-            print(MasterKey.generate().to_base64())
-            return 0
+        if args.command in MAINTENANCE_COMMANDS:
+            return run_command(args, environment(None))
         if args.command == "db":
             from storage.migrate import upgrade  # noqa: PLC0415
 
@@ -93,20 +103,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(language=args.language, save=args.save))
         if args.command == "status":
             return _status(args.case_id)
+        if args.command in {"purge", "audit"}:
+            from bot import status as operator  # noqa: PLC0415
+
+            settings = read_settings(need_token=False)
+            if args.command == "purge":
+                return asyncio.run(operator.purge(settings, dry_run=args.dry_run))
+            return asyncio.run(operator.verify_audit(settings))
         if args.command == "report":
             from bot.status import write_report  # noqa: PLC0415
 
             env = environment(None)
-            return asyncio.run(write_report(read_database_url(env), read_master_key(env), args.case_id,
+            return asyncio.run(write_report(read_database_url(env), read_key_ring(env), args.case_id,
                                             args.output, args.language))
         if args.command == "export":
             from bot.status import export_grievances  # noqa: PLC0415
 
             env = environment(None)
-            return export_grievances(read_database_url(env), read_master_key(env), args.output, args.language)
-        return asyncio.run(_run())
+            return export_grievances(read_database_url(env), read_key_ring(env), args.output, args.language)
+        return asyncio.run(_run(webhook=args.command == "webhook"))
     except ConfigError as error:
         print(f"caucusbot: {error}", file=sys.stderr)
+        return 2
+    except UnknownMasterKeyError as error:
+        print(f"caucusbot: {error}: {MISSING_KEY_HINT}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ __all__ = [
     "note",
     "pause",
     "privacy",
+    "quick_exit",
     "reset_timezone",
     "resume",
     "show_language_menu",
@@ -39,6 +40,10 @@ _PRIVACY = (
     _("• Telegram can read bot chats: do not write what you could not accept Telegram seeing."),
     _("• /forget withdraws you from the case and erases your answers for good (the mediator is told only "
       "that you withdrew)."),
+    _("• Unless your mediator turned it off, your answers and the questions are deleted from this chat once "
+      "saved. /quickexit deletes every message of this chat the bot still can (Telegram allows it for 48 hours) "
+      "and leaves one ordinary message. /history shows what happened to your answers: who received which, "
+      "and when."),
     _("• Grievances: what you report is stored encrypted and read only by the team handling grievances. If you "
       "report anonymously, the team never learns your name or Telegram account; the bot keeps only what it needs "
       "to send you their answers, and erases it when the report is closed."),
@@ -98,6 +103,7 @@ async def help_text(turn: Turn) -> None:
     else:
         lines += [
             _("/note: send the mediator a private note"),
+            _("/history: what happened to your answers, and who received which"),
             _("/forget: withdraw from the case and erase your answers"),
         ]
     lines += [
@@ -113,6 +119,7 @@ async def help_text(turn: Turn) -> None:
         _("/language: change the language"),
         _("/timezone: the time zone in which you read times and dates"),
         _("/privacy: what is stored and who sees what"),
+        _("/quickexit: delete this conversation from your phone at once"),
         _("/cancel: cancel what you were typing (a note, an edit)"),
     ]
     await turn.reply(Reply.of(*lines))
@@ -121,6 +128,15 @@ async def help_text(turn: Turn) -> None:
 async def privacy(turn: Turn) -> None:
     """/privacy: what is stored and who sees what."""
     await turn.reply(Reply.of(*_PRIVACY))
+
+
+async def quick_exit(turn: Turn) -> None:
+    """/quickexit: delete every message of this chat the bot still can, and leave one ordinary message."""
+    message = turn.update.effective_message
+    await turn.tx.quick_exit(turn.chat_id, message.message_id if message is not None else None)
+    # Nothing of the conversation is redrawn; /resume brings it back when the person is ready.
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.reply(Reply.of(_("Hello! Send /help to see what this bot can do.")))
 
 
 async def pause(turn: Turn) -> None:

@@ -8,6 +8,7 @@ the outbox, and commits. Only after the commit is anything sent or acknowledged.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -40,6 +41,16 @@ Handler = Callable[[Turn, list[str]], Awaitable[None]]
 
 _STALE = _("This button is no longer valid. Please use the buttons of the latest message.")
 _FAILED = _("Sorry, something went wrong and nothing was changed. Please try again.")
+# Button data the bot hands out (`secrets.token_urlsafe`): anything else was never issued, so it is not looked up.
+_BUTTON_DATA = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What no lookup can take (NUL, other controls, lone surrogates: UTF-8 cannot even encode those).
+_UNUSABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def _usable_args(args: list[str]) -> list[str]:
+    """Command arguments with unusable characters replaced by U+FFFD: such an argument then names no invite, case
+    or report, and gets the usual "not found" answer instead of failing the update."""
+    return [_UNUSABLE.sub("\ufffd", arg) for arg in args]
 
 
 def _no_args(handler: Callable[[Turn], Awaitable[None]]) -> Handler:
@@ -74,6 +85,8 @@ class CaucusHandlers:
             "forget": _no_args(common.forget),
             "cancel": _no_args(common.cancel),
             "timezone": common.timezone,
+            "quickexit": _no_args(common.quick_exit),
+            "history": _no_args(party.show_history),
             "grievance": _no_args(grievance.start_grievance),
             "track": grievance.track,
             "grievances": triage.show_grievances,
@@ -100,7 +113,7 @@ class CaucusHandlers:
 
     def _wrap(self, handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
         async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            await self.handle(update, handler, list(context.args or []))
+            await self.handle(update, handler, _usable_args(list(context.args or [])))
 
         return callback
 
@@ -112,6 +125,8 @@ class CaucusHandlers:
                 if tx is None:
                     return  # seen before: it changed state once already
                 turn = Turn(self.runtime, tx, update, await tx.user(_user_id(update)))
+                # The person wrote: they can be written to again, and /quickexit can delete what they sent.
+                await tx.note_incoming(turn.chat_id, update.message.message_id if update.message else None)
                 if turn.user.language is None and self.runtime.is_mediator(turn.user_id):
                     # Mediators also get notices outside their own updates (a party joined, submitted):
                     # those need a stored language, so the one their Telegram app suggests is kept at first contact.
@@ -211,7 +226,8 @@ class CaucusHandlers:
     async def _button(self, turn: Turn, _args: list[str]) -> None:
         query = turn.update.callback_query
         assert query is not None  # noqa: S101 - only registered for callback queries
-        meaning = await turn.tx.resolve_button(query.data or "")
+        data = query.data or ""
+        meaning = await turn.tx.resolve_button(data) if _BUTTON_DATA.fullmatch(data) else None
         if meaning is None or meaning.user_hash != turn.user.user_hash or not await self._is_current(turn, meaning):
             turn.toast = _STALE
             return

@@ -55,6 +55,7 @@ async def start_grievance(turn: Turn) -> None:
 
 async def grievance_text(turn: Turn, grievance_id: str, text: str) -> None:
     """Typed text: the answer to the step on screen, or a pointer to its buttons."""
+    turn.sensitive = True  # the report's screens and answers leave the chat once saved
     conversation = await _load(turn, grievance_id)
     step = conversation.step
     receipt: Text = _("Saved.")
@@ -76,6 +77,7 @@ async def grievance_text(turn: Turn, grievance_id: str, text: str) -> None:
     await _save(turn, grievance_id, conversation)
     await turn.reply(Reply.of(receipt), key_id=await turn.tx.grievance_key_id(grievance_id))
     await show_grievance_step(turn, grievance_id, conversation)
+    await turn.erase_answer(None)
 
 
 async def _save(turn: Turn, grievance_id: str, conversation: GrievanceConversation) -> None:
@@ -84,6 +86,7 @@ async def _save(turn: Turn, grievance_id: str, conversation: GrievanceConversati
 
 async def grievance_button(turn: Turn, grievance_id: str, action: str, argument: str) -> None:
     """A button of the filing flow: move the flow, store, show what comes next."""
+    turn.sensitive = True
     conversation = await _load(turn, grievance_id)
     if action == "lang":
         if argument not in LANGUAGES:
@@ -128,8 +131,10 @@ async def grievance_button(turn: Turn, grievance_id: str, action: str, argument:
 async def _danger(turn: Turn, grievance_id: str) -> None:
     """Someone is in danger now: the safety referral at once, and every triage officer alerted (once)."""
     key_id = await turn.tx.grievance_key_id(grievance_id)
+    turn.sensitive = False  # where to find help stays in the chat
     await turn.reply(grievance_views.safety_referral(turn.runtime.settings.safety_referral, turn.language),
                      key_id=key_id)
+    turn.sensitive = True
     if not await turn.tx.mark_grievance_alerted(grievance_id):
         return
     grievance = await turn.tx.grievance(grievance_id)
@@ -144,6 +149,9 @@ async def _submit(turn: Turn, grievance_id: str, conversation: GrievanceConversa
     conversation.submit()
     await _save(turn, grievance_id, conversation)
     await turn.tx.set_active(turn.user_id, None, None)
+    # The report's screens leave the chat; the receipt stays, for its reference.
+    await turn.tx.erase_from_chat(turn.chat_id, None, key_id=None)
+    turn.sensitive = False
     await turn.reply(grievance_views.receipt(await turn.tx.grievance_reference(grievance_id)),
                      key_id=await turn.tx.grievance_key_id(grievance_id))
 
@@ -156,6 +164,8 @@ async def _discard(turn: Turn, grievance_id: str, conversation: GrievanceConvers
         return
     await turn.tx.discard_grievance(grievance_id)
     await turn.tx.set_active(turn.user_id, None, None)
+    await turn.tx.erase_from_chat(turn.chat_id, None, key_id=None)
+    turn.sensitive = False
     await turn.reply(Reply.of(_("Discarded: nothing of this report was kept.")))
 
 

@@ -16,9 +16,12 @@ __all__ = ["LocalBot"]
 class LocalBot:
     """Starts a `CaucusBot` pointed at a stand-in and waits until it has handled everything sent."""
 
-    def __init__(self, standin: BotApiStandIn, settings: Settings) -> None:
+    def __init__(self, standin: BotApiStandIn, settings: Settings, *, pace_chats: bool = False) -> None:
         self.standin = standin
-        self.settings = replace(settings, token=standin.token, api_base_url=standin.base_url, poll_timeout=1.0)
+        # The stand-in has no per-chat limit: unless a test is about pacing, replies go as fast as they come.
+        chat_rate = settings.chat_messages_per_second if pace_chats else 1000.0
+        self.settings = replace(settings, token=standin.token, api_base_url=standin.base_url, poll_timeout=1.0,
+                                chat_messages_per_second=chat_rate)
         self.bot = CaucusBot(self.settings)
 
     async def start(self) -> None:

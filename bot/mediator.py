@@ -7,13 +7,13 @@ from bot.caucus_views import ROUND_CLOSED
 from bot.i18n import Text, _, ngettext, user_text
 from bot.party import notify_mediators
 from bot.replies import ButtonSpec, Reply
-from bot.summaries import case_analysis, report_files
+from bot.summaries import case_analysis, record_disclosure, report_files
 from bot.summary_views import joint_summary, summary_message
 from bot.turn import Courier, Scope, Turn, join_scope
 from flows import case as case_rules
 from flows.analysis import Audience
 from flows.case import EditRights
-from flows.errors import InvalidInput
+from flows.errors import InvalidInput, StepMismatch
 from flows.machines import ANSWERING_STEPS, CaseStage, CaucusStep
 from flows.model import CaseInfo, Issue, Option, PriorityMode, Scale
 from flows.setup import MAX_ISSUES, MIN_ISSUES
@@ -216,9 +216,10 @@ async def _summary(turn: Turn, info: CaseInfo) -> None:
     """The summary message, then the chart and the report, all under the case's key in the outbox."""
     analysis = await case_analysis(turn.tx, info)
     key_id = await turn.tx.case_key_id(info.id)
-    await turn.reply(summary_message(info, analysis), key_id=key_id)
+    await turn.reply(summary_message(info, analysis), key_id=key_id, protect=True)
     if not analysis.parties:
         return
+    await record_disclosure(turn.tx, info, Audience.MEDIATOR, actor="mediator", recipients=1)
     files = report_files(info, analysis, turn.language, turn.runtime.clock())
     courier = Courier(turn.tx)
     await courier.send_file(turn.chat_id, turn.language, _("Priorities, options and ranges of case {case}",
@@ -404,7 +405,7 @@ async def reject_join(turn: Turn, case_id: str, seat_id: str) -> None:
     contact = await turn.tx.party_contact(seat_id)
     conversation = await turn.tx.load_caucus(seat_id)
     conversation.withdraw()
-    await turn.tx.withdraw_seat(seat_id)
+    await turn.tx.withdraw_seat(seat_id, by_party=False)
     invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
     if contact is not None:
         await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(
@@ -443,6 +444,66 @@ async def _comediator(turn: Turn, case_id: str, _argument: str, _message_id: int
 
 async def _open_invitations_button(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
     await _open_invitations(turn, case_id)
+
+
+async def _erase_messages(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    """Turn on or off the deletion of the parties' answers and prompts from their chats once saved."""
+    await turn.tx.set_erase_messages(case_id, argument == "on")
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _close_case(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    days = turn.runtime.settings.retention.days
+    await _show(turn, case_id, case_views.confirm(ngettext(
+        "Close this case? Parties can no longer answer. Everything in it is kept {days} day after closing, "
+        "then erased for good.",
+        "Close this case? Parties can no longer answer. Everything in it is kept {days} days after closing, "
+        "then erased for good.", days), "close_case_yes"), edit=message_id)
+
+
+async def _close_case_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    if CaseStage((await turn.tx.case_info(case_id)).stage) not in case_views.CLOSABLE:
+        raise StepMismatch("the case cannot be closed now")
+    days = turn.runtime.settings.retention.days
+    for seat in await turn.tx.seat_statuses(case_id):
+        await _tell_party(turn, seat.seat_id, Reply.of(ngettext(
+            "The mediator has closed this case. Thank you for taking part. What you answered is kept {days} day "
+            "and then erased; /forget erases it now.",
+            "The mediator has closed this case. Thank you for taking part. What you answered is kept {days} days "
+            "and then erased; /forget erases it now.", days)))
+    await turn.tx.close_case(case_id)
+    await show_menu(turn, case_id, edit=message_id)
+
+
+async def _erase_case(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    if not await _is_lead(turn, case_id):
+        raise InvalidInput("lead_only")
+    info = await turn.tx.case_info(case_id)
+    await _show(turn, case_id, case_views.confirm(
+        _("Erase case {case} now, with everything the parties answered? This cannot be undone: nobody, not even "
+          "you, can recover it. Each party is told only that the case was closed and erased.", case=info.short_id),
+        "erase_case_yes"), edit=message_id)
+
+
+async def _erase_case_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    if not await _is_lead(turn, case_id):
+        raise InvalidInput("lead_only")
+    short_id = (await turn.tx.case_info(case_id)).short_id
+    for seat in await turn.tx.seat_statuses(case_id):
+        contact = await turn.tx.party_contact(seat.seat_id)
+        if contact is None:
+            continue
+        # Under the system key: the parties' keys are destroyed below, and this notice quotes nothing of the case.
+        await turn.tx.erase_from_chat(contact.chat_id, None, key_id=None)
+        await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(
+            _("A case you took part in was closed by the mediator, and everything you answered in it was erased.")))
+    await turn.tx.erase_case(case_id)
+    await turn.reply(Reply.of(_("Case {case} is erased.", case=short_id)), edit=message_id)
+
+
+async def _is_lead(turn: Turn, case_id: str) -> bool:
+    hashes = await turn.tx.mediator_hashes(case_id)
+    return bool(hashes) and hashes[0] == turn.user.user_hash
 
 
 async def _close_round(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
@@ -485,7 +546,9 @@ async def _joint_send(turn: Turn, case_id: str, _argument: str, message_id: int 
     summary = await _joint_summary(turn, case_id)
     sent = 0
     for seat in await turn.tx.seat_statuses(case_id):
-        sent += await _tell_party(turn, seat.seat_id, summary)
+        sent += await _tell_party(turn, seat.seat_id, summary, protect=True)
+    info = await turn.tx.case_info(case_id)
+    await record_disclosure(turn.tx, info, Audience.JOINT, actor="mediator", recipients=sent)
     await turn.reply(Reply.of(ngettext("The joint summary was sent to {count} party.",
                                        "The joint summary was sent to {count} parties.", sent)), edit=message_id)
     await show_menu(turn, case_id)
@@ -551,14 +614,14 @@ async def _option_reworded(turn: Turn, case_id: str, issue: Issue, option_id: st
                 Text(_OPTION_REWORDED.msgid, params={"issue": user_text(issue.title)})))
 
 
-async def _tell_party(turn: Turn, seat_id: str, notice: Reply) -> bool:
+async def _tell_party(turn: Turn, seat_id: str, notice: Reply, *, protect: bool = False) -> bool:
     """A neutral notice to a party, in its own chat and language (no answer is quoted unasked); False when
     nobody holds the seat (not joined yet, or withdrawn)."""
     contact = await turn.tx.party_contact(seat_id)
     if contact is None:
         return False
     await turn.send(contact.chat_id, contact.language, contact.user_hash, notice,
-                    key_id=await turn.tx.seat_key_id(seat_id))
+                    key_id=await turn.tx.seat_key_id(seat_id), protect=protect)
     return True
 
 
@@ -582,6 +645,11 @@ _SCREENS = {
     "cancel_pending": _cancel_pending,
     "comediator": _comediator,
     "open_invitations": _open_invitations_button,
+    "erase_msgs": _erase_messages,
+    "close_case": _close_case,
+    "close_case_yes": _close_case_yes,
+    "erase_case": _erase_case,
+    "erase_case_yes": _erase_case_yes,
     "close_round": _close_round,
     "close_round_yes": _close_round_yes,
     "joint": _joint,

@@ -12,13 +12,38 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from storage.repository import OutgoingMessage, Store
+from storage.chats import OutgoingMessage
+from storage.repository import Store
 
 __all__ = ["OutboxSender"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 300
+
+
+class _ChatLimiter:
+    """Per chat, at most ``rate`` messages a second after a short burst (Telegram allows about one a second)."""
+
+    def __init__(self, rate: float, burst: int = 3) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._burst = burst
+        self._next: dict[int, float] = {}  # chat -> when its next message may go, at the earliest
+
+    def ready(self, chat_id: int) -> bool:
+        return self._next.get(chat_id, 0.0) <= time.monotonic()
+
+    def wait_time(self, chat_ids: set[int]) -> float:
+        now = time.monotonic()
+        return max(0.0, min((self._next.get(chat, now) - now for chat in chat_ids), default=0.0))
+
+    def sent(self, chat_id: int) -> None:
+        now = time.monotonic()
+        # A chat may be ahead of its pace by ``burst`` messages: the first few replies of a turn go at once.
+        earliest = max(now - self._interval * (self._burst - 1), self._next.get(chat_id, 0.0))
+        self._next[chat_id] = earliest + self._interval
+        if len(self._next) > 10_000:
+            self._next = {chat: when for chat, when in self._next.items() if when > now}
 
 
 class _RateLimiter:
@@ -53,11 +78,13 @@ def _markup(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
 class OutboxSender:
     """Sends pending outbox rows in order per chat; retries what can be retried."""
 
-    def __init__(self, bot: Bot, store: Store, ready: asyncio.Event, messages_per_second: float) -> None:
+    def __init__(self, bot: Bot, store: Store, ready: asyncio.Event, messages_per_second: float,
+                 chat_messages_per_second: float = 1.0) -> None:
         self._bot = bot
         self._store = store
         self._ready = ready
         self._limiter = _RateLimiter(messages_per_second)
+        self._chats = _ChatLimiter(chat_messages_per_second)
         self.busy = False
 
     async def run(self) -> None:
@@ -76,26 +103,42 @@ class OutboxSender:
                 self.busy = False
 
     async def deliver_pending(self) -> None:
-        while messages := await self._store.pending_outbox():
-            blocked_chats: set[int] = set()
+        """Send what is due; a chat at its rate limit waits while the others go on."""
+        pacing: set[int] = set()
+        while True:
+            pacing = {chat for chat in pacing if not self._chats.ready(chat)}
+            messages = await self._store.pending_outbox(held=pacing)
+            if not messages:
+                if not pacing:
+                    return
+                await asyncio.sleep(min(1.0, self._chats.wait_time(pacing)))
+                continue
+            waiting: set[int] = set()
             for message in messages:
-                if message.chat_id in blocked_chats:
+                if message.chat_id in waiting or message.chat_id in pacing:
                     continue  # keep a chat's messages in order behind one that must wait
+                if not self._chats.ready(message.chat_id):
+                    pacing.add(message.chat_id)
+                    continue
                 if not await self._deliver(message):
-                    blocked_chats.add(message.chat_id)
-            if blocked_chats:
-                return
+                    waiting.add(message.chat_id)
+            if waiting:
+                return  # retried when due, by the run loop
 
     async def _deliver(self, message: OutgoingMessage) -> bool:
         """Send one message; False when it must be retried later."""
         await self._limiter.wait()
+        self._chats.sent(message.chat_id)
         try:
-            await self._send(message)
+            sent_id = await self._send(message)
         except RetryAfter as error:
             await self._store.retry_outbox(message.seq, _retry_after(error))
             return False
         except Forbidden:
-            await self._store.finish_outbox(message.seq, "undeliverable")  # blocked: no retry storm
+            # Blocked: this message and every other waiting for the chat are settled, and nothing more is
+            # sent there until the person writes again (no retry storm).
+            await self._store.finish_outbox(message.seq, "undeliverable")
+            await self._store.mark_blocked(message.chat_id)
         except BadRequest as error:
             logger.warning("message rejected by Telegram: %s", error.message.split(":")[0])
             await self._store.finish_outbox(message.seq, "rejected")
@@ -105,21 +148,27 @@ class OutboxSender:
             await self._store.retry_outbox(message.seq, timedelta(seconds=backoff))
             return False
         else:
-            await self._store.finish_outbox(message.seq, "sent")
+            await self._store.finish_outbox(message.seq, "sent", sent_message_id=sent_id,
+                                            sensitive=message.sensitive)
         return True
 
-    async def _send(self, message: OutgoingMessage) -> None:
+    async def _send(self, message: OutgoingMessage) -> int | None:
+        """Send one message; returns the id of the message now in the chat (None for a deletion)."""
         markup = _markup(message.buttons)
+        if message.method == "delete":
+            await self._delete(message)
+            return None
         if message.file is not None:
             # Summaries and reports: Telegram's clients then refuse to forward or save them.
             upload = InputFile(message.file, filename=message.filename)
             if message.method == "photo":
-                await self._bot.send_photo(message.chat_id, upload, caption=message.text or None,
-                                           parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=True)
+                sent = await self._bot.send_photo(message.chat_id, upload, caption=message.text or None,
+                                                  parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=True)
             else:
-                await self._bot.send_document(message.chat_id, upload, caption=message.text or None,
-                                              parse_mode=ParseMode.HTML, reply_markup=markup, protect_content=True)
-            return
+                sent = await self._bot.send_document(
+                    message.chat_id, upload, caption=message.text or None, parse_mode=ParseMode.HTML,
+                    reply_markup=markup, protect_content=True)
+            return sent.message_id
         if message.method == "edit" and message.message_id is not None:
             try:
                 await self._bot.edit_message_text(
@@ -129,11 +178,19 @@ class OutboxSender:
                 )
             except BadRequest as error:
                 if "not modified" in error.message:
-                    return
+                    return message.message_id
                 # Too old or gone: the new content still reaches the person as a new message.
             else:
-                return
-        await self._bot.send_message(
+                return message.message_id
+        sent = await self._bot.send_message(
             message.chat_id, message.text, parse_mode=ParseMode.HTML, reply_markup=markup,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            link_preview_options=LinkPreviewOptions(is_disabled=True), protect_content=message.protect,
         )
+        return sent.message_id
+
+    async def _delete(self, message: OutgoingMessage) -> None:
+        """Delete messages from a chat; those too old (48 hours) or already gone are skipped quietly."""
+        try:
+            await self._bot.delete_messages(message.chat_id, list(message.message_ids))
+        except BadRequest as error:
+            logger.info("messages not deleted: %s", error.message.split(":")[0])

@@ -22,6 +22,7 @@ __all__ = [
     "open_invite",
     "party_button",
     "party_text",
+    "show_history",
     "show_step",
 ]
 
@@ -57,6 +58,7 @@ async def open_invite(turn: Turn, token: str) -> bool:
     seat_id = await turn.tx.claim_seat(token, turn.user_id)
     if seat_id is None:
         return False
+    await _mark_sensitive(turn, seat_id)
     await turn.tx.set_active(turn.user_id, "seat", seat_id)
     conversation = await turn.tx.load_caucus(seat_id)
     if conversation.step is CaucusStep.INVITED:
@@ -77,13 +79,21 @@ async def open_invite(turn: Turn, token: str) -> bool:
             _("Your join code is <b>{code}</b>. Your mediator may ask you for it, to be sure it is really you.",
               code=code)), key_id=await turn.tx.seat_key_id(seat_id))
     await show_step(turn, seat_id, conversation)
+    await _erase_answer(turn)  # the link opened: the message that opened it leaves the chat too
     return True
+
+
+async def _mark_sensitive(turn: Turn, seat_id: str) -> None:
+    """In a case that deletes answers from the chats once saved, every screen of the caucus goes too."""
+    turn.sensitive = await turn.tx.erases_messages(await turn.tx.seat_case_id(seat_id))
 
 
 async def party_text(turn: Turn, seat_id: str, text: str) -> None:
     """Typed text: an answer where one is asked, a note when one was announced, else a pointer to the buttons."""
+    await _mark_sensitive(turn, seat_id)
     if turn.user.pending == "note":
         await _deliver_note(turn, seat_id, text)
+        await _erase_answer(turn)
         return
     conversation = await turn.tx.load_caucus(seat_id)
     step = conversation.step
@@ -123,10 +133,17 @@ async def party_text(turn: Turn, seat_id: str, text: str) -> None:
     await turn.tx.save_caucus(seat_id, conversation)
     await turn.reply(Reply.of(receipt), key_id=await turn.tx.seat_key_id(seat_id))
     await show_step(turn, seat_id, conversation)
+    await _erase_answer(turn)
+
+
+async def _erase_answer(turn: Turn) -> None:
+    if turn.sensitive:
+        await turn.erase_answer(None)
 
 
 async def party_button(turn: Turn, seat_id: str, action: str, argument: str, message_id: int | None) -> None:
     """A button of the caucus: fire the step's trigger, store, and show what comes next."""
+    await _mark_sensitive(turn, seat_id)
     if action in {"forget_yes", "forget_no"}:
         await _answer_forget(turn, seat_id, confirmed=action == "forget_yes")
         return
@@ -147,6 +164,7 @@ async def party_button(turn: Turn, seat_id: str, action: str, argument: str, mes
         await _show_review(turn, seat_id, conversation, "item", argument.rsplit(":", 1)[0], message_id=message_id)
         return
     if conversation.step is CaucusStep.SUBMITTED and not was_submitted:
+        await _erase_answer(turn)  # the answers are in: the review screens leave the chat
         # First: the last submission closes the caucus, and the party's screen must say what is still possible.
         await _announce_submission(turn, seat_id)
     stays = action in _IN_PLACE and conversation.step in {
@@ -319,9 +337,26 @@ async def _answer_forget(turn: Turn, seat_id: str, *, confirmed: bool) -> None:
     conversation.withdraw()
     case_id = await turn.tx.seat_case_id(seat_id)
     label = await turn.tx.seat_label(seat_id)
+    # The caucus leaves the chat too, as far as Telegram still allows (messages under 48 hours old).
+    await turn.tx.erase_from_chat(turn.chat_id, None, key_id=None)
+    turn.sensitive = False
     await turn.tx.withdraw_seat(seat_id)
     await turn.tx.set_active(turn.user_id, None, None)
     await turn.tx.set_pending(turn.user_id, None)
     await turn.reply(Reply.of(_("You have withdrawn from this case, and your answers were erased. "
                                 "Thank you for your time.")))
     await announce_progress(turn, case_id, _("{party} has withdrawn from the case.", party=user_text(label)))
+
+
+async def show_history(turn: Turn) -> None:
+    """/history: the events about this party's answers (joined, sent, shared with whom), from the audit trail."""
+    seat_id = turn.user.active_id if turn.user.active_kind == "seat" else None
+    if not seat_id:
+        await turn.reply(Reply.of(_("You are not taking part in a case here, so there is no history to show.")))
+        return
+    await _mark_sensitive(turn, seat_id)
+    info = await turn.tx.case_info(await turn.tx.seat_case_id(seat_id))
+    events = await turn.tx.audit_events_of_seat(seat_id)
+    zone = turn.user.timezone or info.timezone
+    await turn.reply(caucus_views.history_view(events, await turn.tx.issues(info.id), zone),
+                     key_id=await turn.tx.seat_key_id(seat_id))

@@ -6,6 +6,8 @@ so that the bot can be exercised end to end without network access or a real bot
 simulated users (:class:`SimUser`) produce updates exactly shaped like Telegram's, and every
 call the bot makes is recorded and validated the way Telegram would validate it, so that a
 message Telegram would refuse (bad HTML, oversized text, invalid buttons, ...) fails here too.
+Updates are fetched with ``getUpdates``, or, once a webhook is set, posted to it as Telegram
+posts them (with the secret header, one chat's in order, again until the answer is a 2xx).
 
 Only the standard library is used, so the module can ship with the package for the demo.
 """
@@ -17,11 +19,14 @@ import copy
 import dataclasses
 import email.parser
 import email.policy
+import http.client
 import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
@@ -39,6 +44,7 @@ __all__ = [
     "ChatMessage",
     "HtmlParseError",
     "SimUser",
+    "WebhookDelivery",
     "parse_html",
     "utf16_length",
 ]
@@ -51,6 +57,10 @@ MAX_BUTTONS_PER_ROW = 8
 MAX_BUTTONS_TOTAL = 100
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_UPDATES_PER_POLL = 100
+DELETABLE_FOR_S = 48 * 3600  # a bot may delete a message in a private chat while it is under 48 hours old
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header's name
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 EventKind = Literal[
     "user_text",
@@ -78,6 +88,14 @@ class ApiCall:
     params: dict[str, Any]
     ok: bool
     description: str | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One attempt to post an update to the webhook: the HTTP status, or None if the connection failed."""
+
+    update_id: int
+    status: int | None
 
 
 @dataclass(frozen=True)
@@ -486,12 +504,14 @@ class _StoredMessage:
 
 @dataclass
 class _Chat:
-    """A private chat: Telegram numbers user and bot messages with one counter per chat."""
+    """A chat: Telegram numbers user and bot messages with one counter per chat."""
 
     chat_id: int
     first_name: str
     last_message_id: int = 0
     blocked: bool = False
+    kind: str = "private"  # or "group", "supergroup", "channel": a bot can leave those
+    left: bool = False
     bot_messages: dict[int, _StoredMessage] = field(default_factory=dict)
     user_messages: set[int] = field(default_factory=set)
 
@@ -505,6 +525,7 @@ class _Queued:
     update_id: int
     update: JSON
     redelivered: bool = False
+    retry_at: float = 0.0  # webhook: not posted again before this (time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -534,6 +555,10 @@ class _Core:
         self.callback_answers: dict[str, str | None] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_connections = 40
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self.webhook_error: tuple[int, str] | None = None  # (unix time, what went wrong) of the last failure
         self.commands: dict[str, list[JSON]] = {}
         self._file_counter = 0
         self._callback_counter = 0
@@ -608,12 +633,20 @@ class _Core:
                                message_id=edited["message_id"])
         elif isinstance(query := update.get("callback_query"), dict):
             self._note_callback(query, int(update["update_id"]))
+        elif isinstance(member := update.get("my_chat_member"), dict):
+            self._chat_of_message(member)
+        elif isinstance(post := update.get("channel_post"), dict):
+            self._chat_of_message(post)
 
     def _chat_of_message(self, message: JSON) -> _Chat | None:
         chat = message.get("chat")
         if not isinstance(chat, dict) or "id" not in chat:
             return None
-        return self.chat_for(int(chat["id"]), str(chat.get("first_name", "User")))
+        known = self.chat_for(int(chat["id"]), str(chat.get("first_name", "User")))
+        known.kind = str(chat.get("type", known.kind))
+        if known.kind != "private" and "new_chat_member" in message:
+            known.left = False  # added (again) to the group
+        return known
 
     def _note_callback(self, query: JSON, update_id: int) -> None:
         self.callback_updates[str(query["id"])] = update_id
@@ -721,13 +754,13 @@ class _Methods:
             "editmessagetext": self.edit_message_text,
             "editmessagereplymarkup": self.edit_message_reply_markup,
             "deletemessage": self.delete_message,
+            "deletemessages": self.delete_messages,
             "answercallbackquery": self.answer_callback_query,
             "senddocument": lambda r: self.send_file(r, "document"),
             "sendphoto": lambda r: self.send_file(r, "photo"),
             "setwebhook": self.set_webhook,
             "deletewebhook": self.delete_webhook,
-            "getwebhookinfo": lambda _r: {"url": core.webhook_url, "has_custom_certificate": False,
-                                          "pending_update_count": len(core.queue)},
+            "getwebhookinfo": self.get_webhook_info,
             "leavechat": self.leave_chat,
             "setmycommands": self.set_my_commands,
             "deletemycommands": self.delete_my_commands,
@@ -752,6 +785,8 @@ class _Methods:
             raise _ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         if chat.blocked:
             raise _ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat.left:
+            raise _ApiError(403, "Forbidden: bot is not a member of the group chat")
         return chat
 
     @staticmethod
@@ -806,20 +841,38 @@ class _Methods:
         return [copy.deepcopy(q.update) for q in batch]
 
     def set_webhook(self, request: _Request) -> bool:
-        url = str(request.params.get("url") or "")
-        if url and not url.startswith("https://"):
+        params = request.params
+        url = str(params.get("url") or "")
+        if url and not _webhook_url_allowed(url):
             raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        if request.params.get("drop_pending_updates") is True:
+        secret = str(params.get("secret_token") or "")
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise _bad_request("secret token contains unallowed characters")
+        connections = int(params.get("max_connections") or 40)
+        if not 1 <= connections <= 100:
+            raise _bad_request("bad webhook: max_connections must be between 1 and 100")
+        if params.get("drop_pending_updates") is True:
             self.core.queue.clear()
-        self.core.webhook_url = url
+        self.core.webhook_url, self.core.webhook_secret = url, secret
+        self.core.webhook_connections = connections
+        self.core.webhook_error = None
         self.core.cond.notify_all()
         return True
+
+    def get_webhook_info(self, _request: _Request) -> JSON:
+        core = self.core
+        info: JSON = {"url": core.webhook_url, "has_custom_certificate": False, "pending_update_count": len(core.queue)}
+        if core.webhook_url:
+            info["max_connections"] = core.webhook_connections
+        if core.webhook_url and core.webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = core.webhook_error
+        return info
 
     def delete_webhook(self, request: _Request) -> bool:
         if request.params.get("drop_pending_updates") is True:
             self.core.queue.clear()
             self.core.cond.notify_all()
-        self.core.webhook_url = ""
+        self.core.webhook_url = self.core.webhook_secret = ""
         return True
 
     # -- sending -----------------------------------------------------------------------------
@@ -934,8 +987,29 @@ class _Methods:
             chat.user_messages.discard(message_id)
             return True
         stored = self._existing(chat, params, "delete")
+        if time.time() - stored.date >= DELETABLE_FOR_S:
+            raise _bad_request("message can't be deleted for everyone")
+        self._delete_stored(chat, stored)
+        return True
+
+    def _delete_stored(self, chat: _Chat, stored: _StoredMessage) -> None:
         stored.view.deleted = True
         self.core.log_event(chat.chat_id, "bot_delete", stored.view.text, message_id=stored.view.message_id)
+
+    def delete_messages(self, request: _Request) -> bool:
+        """Like Telegram: 1 to 100 ids; those not found, or too old to delete, are skipped."""
+        params = request.params
+        chat = self.writable_chat(params)
+        ids = params.get("message_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, int) for i in ids):
+            raise _bad_request("message_ids must be a list of 1 to 100 message identifiers")
+        for message_id in ids:
+            if message_id in chat.user_messages:
+                chat.user_messages.discard(message_id)
+                continue
+            stored = chat.bot_messages.get(message_id)
+            if stored is not None and not stored.view.deleted and time.time() - stored.date < DELETABLE_FOR_S:
+                self._delete_stored(chat, stored)
         return True
 
     # -- callbacks, chat actions, commands ---------------------------------------------------
@@ -957,8 +1031,11 @@ class _Methods:
         return True
 
     def leave_chat(self, request: _Request) -> bool:
-        self.writable_chat(request.params)
-        raise _bad_request("chat member status can't be changed in private chats")
+        chat = self.writable_chat(request.params)
+        if chat.kind == "private":
+            raise _bad_request("chat member status can't be changed in private chats")
+        chat.left = True
+        return True
 
     @staticmethod
     def _command_key(params: JSON) -> str:
@@ -1147,7 +1224,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _reply(self, status: int, payload: JSON) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: JSON carries it only escaped, as in "\ud800"
+            data = json.dumps(payload).encode("ascii")
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -1159,6 +1239,129 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # --------------------------------------------------------------------------------------------
+# Webhook delivery
+# --------------------------------------------------------------------------------------------
+
+
+def _webhook_url_allowed(url: str) -> bool:
+    """HTTPS, as Telegram demands; plain HTTP too for this machine, where the stand-in runs."""
+    parts = urllib.parse.urlsplit(url)
+    return bool(parts.hostname) and (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+    )
+
+
+def _update_chat(update: JSON) -> int | str | None:
+    """The chat an update belongs to (the sender's for a button without a message); None if none."""
+    kinds = ("message", "edited_message", "channel_post", "edited_channel_post", "my_chat_member", "chat_member")
+    holders = [update.get(kind) for kind in kinds]
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        holders.append(query.get("message"))
+        holders.append({"chat": query.get("from")})
+    for holder in holders:
+        chat = holder.get("chat") if isinstance(holder, dict) else None
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        if isinstance(chat_id, int | str):  # raw test updates may carry anything
+            return chat_id
+    return None
+
+
+class _WebhookPoster:
+    """Posts queued updates to the webhook like Telegram: one chat's in order, each again until a 2xx.
+
+    A queued update leaves the queue only when the webhook answered it with a 2xx; until then
+    it is posted again every ``retry_delay`` seconds (Telegram waits longer; tests want speed).
+    """
+
+    def __init__(self, core: _Core, retry_delay: float, timeout: float) -> None:
+        self.core = core
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self._busy_chats: set[int | str | None] = set()
+        self._posting: set[threading.Thread] = set()
+        self._thread: threading.Thread | None = None
+        # The webhook is on this machine or nowhere: never go through a proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bot-api-standin-webhook", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        """Wait for the loop (stopped by ``core.closing``) and, briefly, for posts under way."""
+        if self._thread is not None:
+            self._thread.join()
+        with self.core.cond:
+            posting = list(self._posting)
+        for thread in posting:  # daemon threads: one stuck on a dead webhook does not hold up the stop
+            thread.join(timeout=min(self.timeout, 2.0))
+
+    def _run(self) -> None:
+        core = self.core
+        with core.cond:
+            while not core.closing:
+                core.cond.wait(self._start_due())
+
+    def _start_due(self) -> float | None:
+        """Start posting each idle chat's first queued update that is due; seconds until the next retry."""
+        core = self.core
+        if not core.webhook_url:
+            return None
+        now = time.monotonic()
+        next_due: float | None = None
+        first_of_chat: dict[int | str | None, _Queued] = {}
+        for queued in core.queue:
+            first_of_chat.setdefault(_update_chat(queued.update), queued)
+        for chat, queued in first_of_chat.items():
+            if chat in self._busy_chats or len(self._busy_chats) >= core.webhook_connections:
+                continue
+            if queued.retry_at > now:
+                next_due = queued.retry_at if next_due is None else min(next_due, queued.retry_at)
+                continue
+            self._busy_chats.add(chat)
+            body = json.dumps(queued.update, ensure_ascii=False).encode("utf-8")
+            thread = threading.Thread(target=self._post, args=(chat, queued, core.webhook_url, core.webhook_secret,
+                                                               body), name="bot-api-standin-post", daemon=True)
+            self._posting.add(thread)
+            thread.start()
+        return None if next_due is None else max(next_due - now, 0.0)
+
+    def _post(self, chat: int | str | None, queued: _Queued, url: str, secret: str, body: bytes) -> None:
+        status = self._send(url, secret, body)
+        core = self.core
+        with core.cond:
+            core.webhook_deliveries.append(WebhookDelivery(queued.update_id, status))
+            self._busy_chats.discard(chat)
+            self._posting.discard(threading.current_thread())
+            if status is not None and 200 <= status < 300:
+                if queued.redelivered:
+                    queued.redelivered = False  # asked to deliver it again meanwhile
+                else:
+                    core.queue = [q for q in core.queue if q is not queued]
+            else:
+                queued.retry_at = time.monotonic() + self.retry_delay
+                reason = "Connection refused" if status is None else f"Wrong response from the webhook: {status}"
+                core.webhook_error = (int(time.time()), reason)
+            core.cond.notify_all()
+
+    def _send(self, url: str, secret: str, body: bytes) -> int | None:
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers[WEBHOOK_SECRET_HEADER] = secret
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                response.read()
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            error.close()
+            return error.code
+        except (OSError, http.client.HTTPException, ValueError):  # refused, reset, timed out, garbled
+            return None
+
+
+# --------------------------------------------------------------------------------------------
 # Public facade
 # --------------------------------------------------------------------------------------------
 
@@ -1166,12 +1369,14 @@ class _Handler(BaseHTTPRequestHandler):
 class BotApiStandIn:
     """A Bot API server on localhost plus the controls and observations tests need.
 
-    Use as a context manager, then point python-telegram-bot at :attr:`base_url`.
+    Use as a context manager, then point python-telegram-bot at :attr:`base_url`. Once the bot
+    sets a webhook, updates are posted to it; a failed post is repeated after ``webhook_retry_delay``
+    seconds, and one that gets no answer is abandoned after ``webhook_timeout`` (and repeated).
     """
 
     def __init__(self, *, token: str = "123456789:STANDIN-token_for-local-use",  # noqa: S107 - not a secret
                  username: str = "caucus_standin_bot", bot_id: int = 123456789, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, webhook_retry_delay: float = 1.0, webhook_timeout: float = 60.0) -> None:
         self.token = token
         self.username = username
         self.bot_id = bot_id
@@ -1180,6 +1385,9 @@ class BotApiStandIn:
         self._core = _Core(token, username, bot_id)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._poster: _WebhookPoster | None = None
+        self._webhook_retry_delay = webhook_retry_delay
+        self._webhook_timeout = webhook_timeout
         self._users: dict[int, SimUser] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -1192,9 +1400,11 @@ class BotApiStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, name="bot-api-standin",
                                         kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
+        self._poster = _WebhookPoster(self._core, self._webhook_retry_delay, self._webhook_timeout)
+        self._poster.start()
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
+        server, thread, poster = self._server, self._thread, self._poster
         if server is None:
             return
         with self._core.cond:
@@ -1204,7 +1414,9 @@ class BotApiStandIn:
         server.server_close()
         if thread is not None:
             thread.join()
-        self._server = self._thread = None
+        if poster is not None:
+            poster.join()
+        self._server = self._thread = self._poster = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -1282,9 +1494,20 @@ class BotApiStandIn:
                 return []
             return [_snapshot(stored.view) for stored in chat.bot_messages.values()]
 
+    def visible_user_messages(self, chat_id: int) -> list[int]:
+        """Ids of the messages the user sent in this chat that the bot has not deleted."""
+        with self._core.cond:
+            chat = self._core.chats.get(chat_id)
+            return [] if chat is None else sorted(chat.user_messages)
+
     def events(self, chat_id: int | None = None) -> list[ChatEvent]:
         with self._core.cond:
             return [e for e in self._core.events if chat_id is None or e.chat_id == chat_id]
+
+    def webhook_deliveries(self, update_id: int | None = None) -> list[WebhookDelivery]:
+        """Every post to the webhook so far (of one update, if given), in the order they were answered."""
+        with self._core.cond:
+            return [d for d in self._core.webhook_deliveries if update_id is None or d.update_id == update_id]
 
     def callback_answers(self) -> dict[str, str | None]:
         """Answered callback queries: query id -> answer text (None when answered silently)."""

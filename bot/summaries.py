@@ -10,11 +10,13 @@ from datetime import datetime
 from bot.chart import render_chart
 from bot.i18n import _, plain, translator
 from bot.report import render_report
-from flows.analysis import Analysis, Audience, analyse
+from flows.analysis import Analysis, Audience, analyse, visible_answers
 from flows.model import CaseInfo
 from storage.repository import Transaction
 
-__all__ = ["ReportFiles", "case_analysis", "report_files"]
+__all__ = ["ReportFiles", "case_analysis", "record_disclosure", "report_files"]
+
+_ITEMS_PER_EVENT = 15  # an item key is at most ~45 characters; an audit detail holds 1,000
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,20 @@ async def case_analysis(tx: Transaction, info: CaseInfo, audience: Audience = Au
     # In a thread: the package search and the matcher take up to a second of CPU on a large case.
     return await asyncio.to_thread(analyse, issues, parties, mode=info.priority_mode, audience=audience,
                                    total_parties=len(seats), detect=_detect, match=_match)
+
+
+async def record_disclosure(tx: Transaction, info: CaseInfo, audience: Audience, *, actor: str,
+                            recipients: int) -> None:
+    """Enter in the audit trail which items of each party a summary disclosed, and to whom (never the items)."""
+    issues = await tx.issues(info.id)
+    for party in await tx.submitted_parties(info.id):
+        visible = visible_answers(party.answers, issues, info.priority_mode, audience)
+        items = [key.encode() for key in visible.answered(issues, info.priority_mode)]
+        for start in range(0, len(items), _ITEMS_PER_EVENT):
+            await tx.audit("items_disclosed", actor=actor, case_id=info.id, seat_id=party.seat_id, to=audience.value,
+                           round=info.round, items=items[start:start + _ITEMS_PER_EVENT])
+    await tx.audit("summary_generated", actor=actor, case_id=info.id, to=audience.value, round=info.round,
+                   recipients=recipients)
 
 
 def report_files(info: CaseInfo, analysis: Analysis, language: str, generated: datetime) -> ReportFiles:

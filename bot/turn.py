@@ -72,9 +72,11 @@ class Courier:
     async def send(
         self, chat_id: int, language: str | None, user_hash: str, reply: Reply, *,
         scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
+        protect: bool = False, sensitive: bool = False,
     ) -> None:
         """Queue ``reply`` for ``chat_id``, rendered in ``language`` (English when unknown); ``edit`` replaces
-        that message."""
+        that message. ``protect``: Telegram's apps refuse to forward or save it; ``sensitive``: deleted from
+        the chat once the person's next answer is saved."""
         rendering = translator(language)
         texts = pack_lines(reply, rendering)
         keyboard = await self._keyboard(reply.buttons, rendering, user_hash, scope)
@@ -83,7 +85,7 @@ class Courier:
             await self.tx.enqueue(
                 chat_id, text, keyboard if last else [], key_id=key_id,
                 method="edit" if edit is not None and index == 0 else "send",
-                message_id=edit if index == 0 else None,
+                message_id=edit if index == 0 else None, protect=protect, sensitive=sensitive,
             )
 
     async def send_file(self, chat_id: int, language: str | None, caption: Text, file: bytes, filename: str, *,
@@ -140,6 +142,9 @@ class Turn:
         self.chat_id = effective_chat.id
         self.telegram_language = effective_user.language_code
         self.toast: Text | None = None
+        # Set while answering in a caucus or a grievance whose messages are deleted once answers are saved:
+        # every reply to the sender is then marked for deletion too.
+        self.sensitive = False
 
     @property
     def language(self) -> str:
@@ -158,14 +163,23 @@ class Turn:
         self.user = await self.tx.user(self.user_id)
 
     async def reply(
-        self, reply: Reply, *, scope: Scope | None = None, key_id: str | None = None, edit: int | None = None
+        self, reply: Reply, *, scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
+        protect: bool = False,
     ) -> None:
         """Answer the sender in their language."""
-        await self.send(self.chat_id, self.language, self.user.user_hash, reply, scope=scope, key_id=key_id, edit=edit)
+        await self.send(self.chat_id, self.language, self.user.user_hash, reply, scope=scope, key_id=key_id, edit=edit,
+                        protect=protect)
 
     async def send(
         self, chat_id: int, language: str | None, user_hash: str, reply: Reply, *,
-        scope: Scope | None = None, key_id: str | None = None, edit: int | None = None,
+        scope: Scope | None = None, key_id: str | None = None, edit: int | None = None, protect: bool = False,
     ) -> None:
         """Queue ``reply`` for another chat (a mediator, a party), rendered in ``language``."""
-        await Courier(self.tx).send(chat_id, language, user_hash, reply, scope=scope, key_id=key_id, edit=edit)
+        await Courier(self.tx).send(chat_id, language, user_hash, reply, scope=scope, key_id=key_id, edit=edit,
+                                    protect=protect, sensitive=self.sensitive and chat_id == self.chat_id)
+
+    async def erase_answer(self, key_id: str | None) -> None:
+        """The answer in this update is saved: delete it, and the screens that asked for it, from the chat."""
+        message = self.update.effective_message
+        await self.tx.erase_from_chat(self.chat_id, message.message_id if message is not None else None,
+                                      key_id=key_id)

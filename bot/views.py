@@ -159,6 +159,7 @@ INVALID_INPUT: Mapping[str, Text] = {
     "seat_taken": _("Someone has joined as this party. To replace them, remove the person who joined."),
     "gone": _("That issue or option no longer exists. Nothing was changed."),
     "not_joint": _("The joint summary can be sent once every party has submitted or the round is closed."),
+    "lead_only": _("Only the lead mediator of this case can do that."),
     "description_full": _("That would make the description longer than {limit} characters: {left} are left. Please "
                           "send a shorter message, or tap Done."),
     "no_description": _("Please describe what happened first: type it as a message."),

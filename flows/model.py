@@ -236,6 +236,8 @@ class CaseInfo:
     priority_mode: PriorityMode = PriorityMode.RANKING
     timezone: str = "UTC"
     deadline: datetime | None = None
+    # Whether the parties' answers and the prompts are deleted from their chats once saved.
+    erase_messages: bool = True
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Rules (SECURITY.md, hostile input): NFC normalisation; NUL, other control characters and
 lone surrogates removed; bidi embeddings, overrides and isolates removed (the transport
 wraps user text in its own isolates, and a stray one could break out of them); floods of
-combining marks capped; text that is empty once whitespace and zero-width characters are
-ignored is refused; so is text over the step's length limit.
+combining marks capped; text that shows nothing (whitespace, zero-width and other format
+characters, fillers, combining marks with nothing to combine with) is refused; so is text over
+the step's length limit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ MAX_LABEL_CHARS = 60
 _MAX_COMBINING_RUN = 4
 
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e\u200e\u200f")
+# Letters and symbols that are drawn blank: Hangul fillers and the blank braille pattern.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Format characters (zero-width, direction marks, soft hyphen) and marks: nothing to see on their own.
+_SHOWS_NOTHING = frozenset({"Cf", "Mn", "Me"})
 
 
 def _drop_unwanted(text: str) -> str:
@@ -42,10 +46,14 @@ def _drop_unwanted(text: str) -> str:
     return "".join(kept)
 
 
+def _shows_something(char: str) -> bool:
+    return not char.isspace() and char not in _BLANK_LOOKING and unicodedata.category(char) not in _SHOWS_NOTHING
+
+
 def _clean(raw: str) -> str:
     text = _drop_unwanted(_BIDI_CONTROLS.sub("", raw))
     text = unicodedata.normalize("NFC", text).strip()
-    if not any(not char.isspace() and char not in _INVISIBLE for char in text):
+    if not any(_shows_something(char) for char in text):
         raise InvalidInput("empty")
     return text
 

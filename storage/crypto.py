@@ -139,6 +139,11 @@ class KeyRing:
         self.primary = primary
         self._by_id = {key.key_id: key for key in (primary, *others)}
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """The ids of every configured master key, the primary's included."""
+        return frozenset(self._by_id)
+
     def wrap(self, data_key: bytes, owner: str) -> tuple[str, bytes]:
         """Wrap a data key, bound to its owner; return (master key id, wrapped bytes)."""
         return self.primary.key_id, _seal(self.primary.key, data_key, _wrap_aad(owner))

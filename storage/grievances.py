@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from flows.grievance import (
     Grievance,
@@ -25,7 +25,7 @@ from flows.grievance import (
 from flows.machines import GrievanceStatus, GrievanceStep
 from storage.crypto import FieldCipher, FieldContext
 from storage.errors import KeyDestroyedError
-from storage.tables import Button, GrievanceEvent, GrievanceRow, new_id, utcnow
+from storage.tables import Button, GrievanceEvent, GrievanceRow, OutboxMessage, new_id, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,10 @@ class GrievanceRepository:
     _keys: _Keys
 
     async def _locked(self, model: type[Any], row_id: str) -> Any:  # pragma: no cover - Transaction's
+        raise NotImplementedError
+
+    async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
+                    **detail: Any) -> None:  # pragma: no cover - Transaction's
         raise NotImplementedError
 
     async def _grievance_row(self, grievance_id: str, *, lock: bool = False) -> GrievanceRow:
@@ -129,14 +133,21 @@ class GrievanceRepository:
         row.urgency = content.urgency.value if content.urgency else None
         if conversation.submitted and row.submitted_at is None:
             row.submitted_at = utcnow()
+            await self.audit("grievance_submitted", actor="submitter", grievance=row.id, urgency=row.urgency,
+                             anonymous=row.anonymous)
             row.status = row.status or GrievanceStatus.RECEIVED.value
         row.version += 1
         row.updated_at = utcnow()
 
     async def discard_grievance(self, grievance_id: str) -> None:
-        """Erase a grievance that was never submitted: its key is destroyed, its rows deleted."""
+        """Erase a grievance: its key is destroyed (crypto-shredding), its rows and queued messages deleted."""
         row = await self._grievance_row(grievance_id, lock=True)
         await self.session.execute(delete(Button).where(Button.owner_id == grievance_id))
+        await self.session.execute(delete(GrievanceEvent).where(GrievanceEvent.grievance_id == grievance_id))
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.key_id == row.key_id, OutboxMessage.status == "pending")
+            .values(status="erased", payload_enc=None)
+        )
         await self._keys.destroy(row.key_id)
         await self.session.delete(row)
 
@@ -270,9 +281,14 @@ class GrievanceRepository:
         if message is not None:
             event.message_enc = (await self._grievance_cipher(row)).encrypt(message, _event_context(event))
         self.session.add(event)
+        if row.status != status.value:
+            await self.audit("grievance_status", actor="triage", grievance=row.id, before=row.status,
+                             after=status.value)
         row.status = status.value
-        if status is GrievanceStatus.CLOSED and row.anonymous:
-            row.chat_enc = None
+        if status is GrievanceStatus.CLOSED:
+            row.closed_at = row.closed_at or utcnow()
+            if row.anonymous:
+                row.chat_enc = None
         row.version += 1
         row.updated_at = utcnow()
 

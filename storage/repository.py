@@ -6,9 +6,9 @@ reads and locks what it changes, and commits everything, outbox included, at onc
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,10 +16,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import aliased
 
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
@@ -42,10 +41,14 @@ from flows.model import (
     ShareLevel,
 )
 from flows.setup import CaseDraft
+from storage.audit import AuditRecord, ChainReport, append_event, ensure_head, events_about, verify_chain
+from storage.chats import ChatRepository, OutboxStore
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
 from storage.db import is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
 from storage.grievances import GrievanceRepository
+from storage.keys import require_configured_master_keys
+from storage.retention import RetentionRepository
 from storage.tables import (
     Answer,
     Button,
@@ -68,7 +71,6 @@ __all__ = [
     "ButtonMeaning",
     "Invite",
     "Note",
-    "OutgoingMessage",
     "PartyContact",
     "ReminderCandidate",
     "Store",
@@ -85,6 +87,7 @@ _LEAD, _CO = "lead", "co"
 # Stages in which a caucus round is open: parties may answer, deadlines and reminders apply.
 _ROUND_OPEN_STAGES = frozenset({CaseStage.INVITING.value, CaseStage.CAUCUS.value})
 _WITHDRAWN = CaucusStep.WITHDRAWN.value
+_BEFORE_CONSENT = frozenset({CaucusStep.INVITED, CaucusStep.LANGUAGE, CaucusStep.CONSENT, CaucusStep.DECLINED})
 
 
 @dataclass(frozen=True)
@@ -166,22 +169,6 @@ class ButtonMeaning:
     argument: str
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """A decrypted outbox row, ready to deliver."""
-
-    seq: int
-    chat_id: int
-    method: str
-    text: str
-    buttons: list[list[dict[str, str]]]
-    message_id: int | None
-    attempts: int
-    # For method "photo" or "document": the file and its name (``text`` is the caption).
-    file: bytes | None = None
-    filename: str = ""
-
-
 class _Keys:
     """Data keys of one transaction: created wrapped, unwrapped at most once each."""
 
@@ -233,7 +220,7 @@ class _Keys:
         return wrapped is None
 
 
-class Store:
+class Store(OutboxStore):
     """The database behind Caucus: opens transactions and keeps the process-wide keys."""
 
     def __init__(self, engine: AsyncEngine, ring: KeyRing) -> None:
@@ -242,12 +229,18 @@ class Store:
         self._sessions = session_factory(engine)
         self._hasher: LookupHasher | None = None
         self._system_key_id: str | None = None
+        self._audit_key: bytes | None = None
 
     async def open(self) -> None:
-        """Load (or create on first start) the look-up key and the system data key."""
+        """Load (or create on first start) the look-up key, the system data key and the audit trail's key."""
+        async with self._sessions() as session, session.begin():  # every master key in use must be configured
+            await require_configured_master_keys(session, self.ring)
         self._hasher = LookupHasher(await self._system_key("lookup"))
         await self._system_key("system")
         self._system_key_id = "system"
+        self._audit_key = await self._system_key("audit")
+        async with self._sessions() as session, session.begin():
+            await ensure_head(session)
 
     async def _system_key(self, scope: str) -> bytes:
         """A process-wide data key whose id is its scope, so processes starting at once agree on one."""
@@ -273,6 +266,20 @@ class Store:
             raise StorageError("Store.open() was not called")
         return self._hasher
 
+    @property
+    def audit_key(self) -> bytes:
+        if self._audit_key is None:
+            raise StorageError("Store.open() was not called")
+        return self._audit_key
+
+    async def verify_audit(self) -> ChainReport:
+        """Recompute the whole audit chain (`caucusbot audit verify`)."""
+        async with self._sessions() as session:
+            return await verify_chain(session, self.audit_key)
+
+    def _keys_for(self, session: AsyncSession) -> _Keys:
+        return _Keys(session, self.ring)
+
     def user_hash(self, user_id: int) -> str:
         return self.hasher("user", str(user_id))
 
@@ -293,80 +300,11 @@ class Store:
             assert self._system_key_id is not None  # noqa: S101 - set by open()
             yield Transaction(self, session, _Keys(session, self.ring), self._system_key_id)
 
-    # Outbox delivery runs outside update transactions ---------------------------------------
-    async def pending_outbox(self, limit: int = 50) -> list[OutgoingMessage]:
-        """Messages due now, oldest first; none that would overtake an earlier one of its chat still waiting."""
-        now = utcnow()
-        waiting = aliased(OutboxMessage)
-        async with self._sessions() as session, session.begin():
-            rows = (await session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-                .where(~exists().where(
-                    waiting.status == "pending", waiting.next_attempt_at > now,
-                    waiting.chat_key == OutboxMessage.chat_key, waiting.seq < OutboxMessage.seq,
-                ))
-                .order_by(OutboxMessage.seq)
-                .limit(limit)
-            )).all()
-            keys = _Keys(session, self.ring)
-            messages = []
-            for row in rows:
-                try:
-                    cipher = await keys.cipher(row.key_id)
-                except KeyDestroyedError:
-                    row.status, row.payload_enc = "erased", None
-                    continue
-                assert row.payload_enc is not None  # noqa: S101 - pending rows keep their payload
-                payload = json.loads(cipher.decrypt(row.payload_enc, _outbox_context(row)))
-                file = payload.get("file")
-                messages.append(OutgoingMessage(
-                    row.seq, payload["chat_id"], payload["method"], payload["text"],
-                    payload["buttons"], payload.get("message_id"), row.attempts,
-                    base64.b64decode(file) if file is not None else None, payload.get("filename", ""),
-                ))
-            return messages
-
-    async def has_pending_outbox(self) -> bool:
-        async with self._sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-            )
-            return bool(count)
-
-    async def finish_outbox(self, seq: int, status: str) -> None:
-        """Record a delivery outcome; a delivered or abandoned message keeps no payload."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.seq == seq)
-                .values(status=status, payload_enc=None, sent_at=utcnow())
-            )
-
-    async def retry_outbox(self, seq: int, delay: timedelta) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.seq == seq)
-                .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=utcnow() + delay)
-            )
-
-    async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
-        """Forget update ids Telegram can no longer redeliver, and buttons too old to be pressed usefully."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
-            )
-            await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
-
-
-def _outbox_context(row: OutboxMessage) -> FieldContext:
-    return FieldContext("outbox", row.id, "", "", "payload")
-
-
 def _short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(6))
 
 
-class Transaction(GrievanceRepository):
+class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
     """Everything one update may read or change, scoped to one database transaction."""
 
     def __init__(self, store: Store, session: AsyncSession, keys: _Keys, system_key_id: str) -> None:
@@ -381,6 +319,16 @@ class Transaction(GrievanceRepository):
         """Undo everything done inside if it raises, leaving the rest of the transaction as it was."""
         async with self.session.begin_nested():
             yield
+
+    async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
+                    **detail: Any) -> None:
+        """Append a content-free event to the audit trail, in this transaction."""
+        await append_event(self.session, self.store.audit_key, kind, actor=actor, case_id=case_id, seat_id=seat_id,
+                           detail=detail, lock=self._locking)
+
+    async def audit_events_of_seat(self, seat_id: str) -> list[AuditRecord]:
+        """The events about one party's data, oldest first (what `/history` shows the party)."""
+        return await events_about(self.session, seat_ids=[seat_id])
 
     async def _locked(self, model: type[Any], row_id: str) -> Any:
         statement = select(model).where(model.id == row_id)
@@ -448,6 +396,7 @@ class Transaction(GrievanceRepository):
             id=new_id(), case_id=row.id, user_hash=mediator_hash, role=_LEAD, joined_at=utcnow(),
         ))
         await self.session.flush()
+        await self.audit("case_created", actor="mediator", case_id=row.id)
         return _case_info(row, "")
 
     async def _case_row(self, case_id: str, *, lock: bool = False) -> Case:
@@ -547,6 +496,7 @@ class Transaction(GrievanceRepository):
             return None
         row.user_hash = self.store.user_hash(user_id)
         row.joined_at = utcnow()
+        await self.audit("mediator_joined", actor="mediator", case_id=row.case_id)
         return row.case_id
 
     # Case settings -----------------------------------------------------------------------------
@@ -786,6 +736,7 @@ class Transaction(GrievanceRepository):
         seat.chat_enc = party_cipher.encrypt(str(user_id), _seat_chat(seat))
         seat.join_code_enc = case_cipher.encrypt(_join_code(), _seat_join_code(seat))
         seat.last_activity_at = utcnow()
+        await self.audit("party_joined", actor="party", case_id=seat.case_id, seat_id=seat.id)
         return seat.id
 
     async def join_code(self, seat_id: str) -> str | None:
@@ -888,10 +839,21 @@ class Transaction(GrievanceRepository):
                     self.session.add(row)
                 value = _answer_payload(answers, key)
                 row.value_enc = cipher.encrypt(json.dumps(value, ensure_ascii=False), _answer_value(row))
-                row.share_level = answers.share_level(key).value
+                level = answers.share_level(key).value
+                if row.share_level != level:
+                    await self.audit("share_level_changed", actor="party" if by_party else "mediator",
+                                     case_id=seat.case_id, seat_id=seat.id, item=key.kind.value,
+                                     issue=key.issue_id, round=case.round, before=row.share_level, after=level)
+                row.share_level = level
                 row.updated_at = utcnow()
+        if seat.step == CaucusStep.CONSENT.value and conversation.step not in _BEFORE_CONSENT:
+            await self.audit("consent_given", actor="party", case_id=seat.case_id, seat_id=seat.id)
         if conversation.step is CaucusStep.SUBMITTED and seat.submitted_at is None:
             seat.submitted_at = utcnow()
+            levels = Counter(answers.share_level(key).value
+                             for key in answers.answered(conversation.issues, conversation.mode))
+            await self.audit("answers_submitted", actor="party", case_id=seat.case_id, seat_id=seat.id,
+                             round=case.round, items=dict(sorted(levels.items())))
         # The version moves with the screen (step, issue, option or points issue, editing), so buttons of
         # earlier screens go stale while those of the message edited in place (choices, share levels) stay usable.
         where = (conversation.step.value, conversation.cursor, conversation.sub, conversation.editing)
@@ -902,7 +864,7 @@ class Transaction(GrievanceRepository):
             seat.last_activity_at = utcnow()
         conversation.changed.clear()
 
-    async def withdraw_seat(self, seat_id: str) -> None:
+    async def withdraw_seat(self, seat_id: str, *, by_party: bool = True) -> None:
         """Withdraw a party and crypto-shred its data: its key is destroyed, its rows and identity removed.
 
         The label stays (it is the mediator's), so the seat can be invited again with a new key.
@@ -930,6 +892,8 @@ class Transaction(GrievanceRepository):
         seat.step = _WITHDRAWN
         seat.cursor, seat.sub, seat.editing = 0, 0, False
         seat.version += 1
+        await self.audit("party_withdrew", actor="party" if by_party else "mediator", case_id=seat.case_id,
+                         seat_id=seat.id, erased=True)
 
     async def reinvite_seat(self, seat_id: str, valid_for: timedelta) -> Invite:
         """A new invite for a seat no account holds (the old link stops working); a new key if it was shredded."""
@@ -1148,28 +1112,6 @@ class Transaction(GrievanceRepository):
                 return None  # the seat was withdrawn: its buttons mean nothing any more
         return ButtonMeaning(row.user_hash, row.scope, row.owner_id, row.version, row.action, argument)
 
-    # Outbox ---------------------------------------------------------------------------------------
-    async def enqueue(
-        self, chat_id: int, text: str, buttons: list[list[dict[str, str]]], *,
-        key_id: str | None = None, method: str = "send", message_id: int | None = None,
-        file: bytes | None = None, filename: str = "",
-    ) -> None:
-        """Queue a message; encrypted under ``key_id`` (the party's or case's key) or the system key.
-
-        With ``method`` "photo" or "document", ``file`` is sent with ``text`` as its caption.
-        """
-        row = OutboxMessage(
-            id=new_id(), key_id=key_id or self._system_key_id, chat_key=self.store.chat_key(chat_id),
-            payload_enc=b"", status="pending", attempts=0, next_attempt_at=utcnow(), created_at=utcnow(),
-        )
-        cipher = await self._keys.cipher(row.key_id)
-        payload: dict[str, object] = {"chat_id": chat_id, "method": method, "text": text, "buttons": buttons,
-                                      "message_id": message_id}
-        if file is not None:
-            payload |= {"file": base64.b64encode(file).decode("ascii"), "filename": filename}
-        row.payload_enc = cipher.encrypt(json.dumps(payload, ensure_ascii=False), _outbox_context(row))
-        self.session.add(row)
-
     async def seat_key_id(self, seat_id: str) -> str:
         return (await self._seat_row(seat_id)).key_id
 
@@ -1180,7 +1122,7 @@ class Transaction(GrievanceRepository):
 def _case_info(row: Case, title: str) -> CaseInfo:
     return CaseInfo(
         row.id, row.short_id, title, row.stage, row.round, PriorityMode(row.priority_mode), row.timezone,
-        row.deadline_at,
+        row.deadline_at, row.erase_messages,
     )
 
 

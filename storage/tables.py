@@ -21,13 +21,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import true as sa_true
 
 __all__ = [
     "Answer",
+    "AuditEvent",
+    "AuditHead",
     "Base",
+    "BlockedChat",
     "Button",
     "Case",
     "CaseMediator",
+    "ChatMessage",
     "DataKey",
     "GrievanceEvent",
     "GrievanceRow",
@@ -134,9 +139,12 @@ class Case(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     deadline_at: Mapped[datetime | None] = mapped_column(_WHEN)
     late_reported_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    # Delete the parties' typed answers and the prompts that asked for them from their chats once saved.
+    erase_messages: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(_WHEN, index=True)
 
 
 class CaseMediator(Base):
@@ -275,6 +283,7 @@ class GrievanceRow(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(_WHEN)
     updated_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     alerted_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    closed_at: Mapped[datetime | None] = mapped_column(_WHEN, index=True)
 
 
 class GrievanceEvent(Base):
@@ -331,3 +340,55 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class BlockedChat(Base):
+    """A chat whose person blocked the bot: nothing more is sent there until they write again."""
+
+    __tablename__ = "blocked_chats"
+    chat_key: Mapped[str] = mapped_column(_HASH, primary_key=True)
+    blocked_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class ChatMessage(Base):
+    """A message in a private chat the bot may still delete (under 48 hours old): ids only, never content.
+
+    ``sensitive`` marks the bot's prompts and screens of a caucus or a grievance, deleted once the
+    person's next answer is saved; /quickexit deletes them all.
+    """
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (UniqueConstraint("chat_key", "message_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_key: Mapped[str] = mapped_column(_HASH)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    from_bot: Mapped[bool] = mapped_column(Boolean)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
+
+
+class AuditEvent(Base):
+    """One event of the audit trail: what happened to whose data, never the data itself.
+
+    Append-only and hash-chained: ``hash`` is an HMAC over the previous event's hash and this
+    event's fields, so a changed, removed or inserted event breaks the chain (storage.audit).
+    """
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(_WHEN)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(16))
+    case_id: Mapped[str | None] = mapped_column(_ID, index=True)
+    seat_id: Mapped[str | None] = mapped_column(_ID, index=True)
+    detail: Mapped[str] = mapped_column(String(1000), default="{}")
+    hash: Mapped[str] = mapped_column(_HASH)
+
+
+class AuditHead(Base):
+    """The newest event of the chain: appends lock this one row, so events are numbered without gaps."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(_HASH)

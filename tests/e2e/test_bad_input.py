@@ -101,6 +101,12 @@ async def _check(local: LocalBot, standin: BotApiStandIn, user: SimUser,
     assert plain(new[0].text) == _fr(expected).strip()
 
 
+def _live_id(user: SimUser) -> int:
+    latest = user.last_message()
+    assert latest is not None
+    return latest.message_id
+
+
 @pytest.mark.parametrize("step", [name for name, _action in PATH])
 async def test_bad_input_at_every_party_step(standin: BotApiStandIn, local: LocalBot, step: str) -> None:
     """Whitespace, oversized text, a sticker, a photo, an unknown command and a stale button change nothing."""
@@ -119,8 +125,9 @@ async def test_bad_input_at_every_party_step(standin: BotApiStandIn, local: Loca
         (user.send_sticker, NOT_TEXT),
         (user.send_photo, NOT_TEXT),
         (lambda: user.send_command("/frobnicate"), UNKNOWN_COMMAND),
-        # An old message's button (at the first step there is none yet: a forged one instead).
-        (lambda: user.press(first_message.buttons[0][0].text, message_id=first_message.message_id)
+        # An old message's button, replayed on the latest message (the old message itself was deleted once the
+        # answers were saved); at the first step there is none yet: a forged one instead.
+        (lambda: user.press_data(first_message.buttons[0][0].callback_data or "", _live_id(user))
          if step != "language" else user.press_data("forged-button", first_message.message_id), None),
     ]
     for send, expected in cases:

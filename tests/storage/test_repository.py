@@ -639,7 +639,7 @@ async def test_simultaneous_first_starts_share_keys(database: Database, ring: Ke
         assert len({store.user_hash(ALICE) for store in stores}) == 1
         async with stores[0].engine.connect() as connection:
             scopes = (await connection.execute(select(DataKey.scope))).scalars().all()
-        assert sorted(scopes) == ["lookup", "system"]
+        assert sorted(scopes) == ["audit", "lookup", "system"]
     finally:
         for store in stores:
             await store.engine.dispose()

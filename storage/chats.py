@@ -1,0 +1,259 @@
+"""The outbox and what the bot knows of each private chat: message ids it may delete, and blocked chats.
+
+`ChatRepository` is mixed into `storage.repository.Transaction` (queued replies commit with the
+update that caused them); `OutboxStore` into `storage.repository.Store` (delivery runs outside
+update transactions). Nothing here holds content in clear: payloads are encrypted, chats are
+known by keyed hash, and message ids say nothing about what a message said.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import aliased
+
+from storage.crypto import FieldContext
+from storage.errors import KeyDestroyedError
+from storage.tables import BlockedChat, Button, ChatMessage, OutboxMessage, ProcessedUpdate, new_id, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from storage.crypto import KeyRing
+    from storage.repository import Store, _Keys
+
+__all__ = ["DELETABLE_FOR", "ChatRepository", "OutboxStore", "OutgoingMessage"]
+
+# Telegram lets a bot delete a message in a private chat only while it is under 48 hours old.
+DELETABLE_FOR = timedelta(hours=48)
+_DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A decrypted outbox row, ready to deliver."""
+
+    seq: int
+    chat_id: int
+    method: str
+    text: str
+    buttons: list[list[dict[str, str]]]
+    message_id: int | None
+    attempts: int
+    # For method "photo" or "document": the file and its name (``text`` is the caption).
+    file: bytes | None = None
+    filename: str = ""
+    # Sent with protect_content (summaries, reports): Telegram's apps refuse to forward or save it.
+    protect: bool = False
+    # A caucus or grievance screen: deleted from the chat once the person's next answer is saved.
+    sensitive: bool = False
+    # For method "delete": the messages to delete.
+    message_ids: tuple[int, ...] = ()
+
+
+def _outbox_context(row: OutboxMessage) -> FieldContext:
+    return FieldContext("outbox", row.id, "", "", "payload")
+
+
+class ChatRepository:
+    """The outbox and chat part of a transaction (see `storage.repository.Transaction`)."""
+
+    store: Store
+    session: AsyncSession
+    _keys: _Keys
+    _system_key_id: str
+
+    async def enqueue(
+        self, chat_id: int, text: str, buttons: list[list[dict[str, str]]], *,
+        key_id: str | None = None, method: str = "send", message_id: int | None = None,
+        file: bytes | None = None, filename: str = "", protect: bool = False, sensitive: bool = False,
+        message_ids: Iterable[int] = (),
+    ) -> None:
+        """Queue a message; encrypted under ``key_id`` (the party's or case's key) or the system key.
+
+        With ``method`` "photo" or "document", ``file`` is sent with ``text`` as its caption; with
+        "delete", ``message_ids`` are deleted from the chat.
+        """
+        row = OutboxMessage(
+            id=new_id(), key_id=key_id or self._system_key_id, chat_key=self.store.chat_key(chat_id),
+            payload_enc=b"", status="pending", attempts=0, next_attempt_at=utcnow(), created_at=utcnow(),
+        )
+        cipher = await self._keys.cipher(row.key_id)
+        payload: dict[str, object] = {"chat_id": chat_id, "method": method, "text": text, "buttons": buttons,
+                                      "message_id": message_id, "protect": protect, "sensitive": sensitive}
+        if file is not None:
+            payload |= {"file": base64.b64encode(file).decode("ascii"), "filename": filename}
+        if method == "delete":
+            payload["message_ids"] = list(message_ids)
+        row.payload_enc = cipher.encrypt(json.dumps(payload, ensure_ascii=False), _outbox_context(row))
+        self.session.add(row)
+
+    async def note_incoming(self, chat_id: int, message_id: int | None) -> None:
+        """A person wrote in this chat: they can be written to again, and /quickexit can delete their message."""
+        chat_key = self.store.chat_key(chat_id)
+        await self.session.execute(delete(BlockedChat).where(BlockedChat.chat_key == chat_key))
+        if message_id is not None and not await self._known(chat_key, message_id):
+            self.session.add(ChatMessage(chat_key=chat_key, message_id=message_id, from_bot=False, sensitive=False,
+                                         at=utcnow()))
+
+    async def _known(self, chat_key: str, message_id: int) -> bool:
+        return await self.session.scalar(select(ChatMessage.id).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.message_id == message_id)) is not None
+
+    async def erase_from_chat(self, chat_id: int, answer_message_id: int | None, *, key_id: str | None) -> None:
+        """After an answer is saved: delete it and the screens that asked for it from the person's chat."""
+        chat_key = self.store.chat_key(chat_id)
+        ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.sensitive.is_(True),
+            ChatMessage.at > utcnow() - DELETABLE_FOR,
+        ))).all())
+        if answer_message_id is not None:
+            ids.append(answer_message_id)
+        await self._delete_messages(chat_id, chat_key, ids, key_id=key_id)
+
+    async def quick_exit(self, chat_id: int, command_message_id: int | None) -> int:
+        """Delete every message of this chat the bot can still delete; returns how many it asked to delete."""
+        chat_key = self.store.chat_key(chat_id)
+        ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.at > utcnow() - DELETABLE_FOR,
+        ))).all())
+        if command_message_id is not None:
+            ids.append(command_message_id)
+        await self._delete_messages(chat_id, chat_key, ids, key_id=None)
+        return len(set(ids))
+
+    async def _delete_messages(self, chat_id: int, chat_key: str, ids: list[int], *, key_id: str | None) -> None:
+        unique = sorted(set(ids))
+        if not unique:
+            return
+        await self.session.execute(delete(ChatMessage).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.message_id.in_(unique)))
+        for start in range(0, len(unique), _DELETE_BATCH):
+            await self.enqueue(chat_id, "", [], key_id=key_id, method="delete",
+                               message_ids=unique[start:start + _DELETE_BATCH])
+
+
+class OutboxStore:
+    """Outbox delivery, outside update transactions (see `storage.repository.Store`)."""
+
+    ring: KeyRing
+    _sessions: async_sessionmaker[AsyncSession]
+
+    def chat_key(self, chat_id: int) -> str:  # pragma: no cover - Store's
+        raise NotImplementedError
+
+    def _keys_for(self, session: AsyncSession) -> _Keys:  # pragma: no cover - Store's
+        raise NotImplementedError
+
+    async def pending_outbox(self, limit: int = 50, *, held: Iterable[int] = ()) -> list[OutgoingMessage]:
+        """Messages due now, oldest first; none that would overtake an earlier one of its chat still waiting,
+        none for a chat in ``held`` (waiting for its rate limit). Messages to a chat that blocked the bot,
+        or under a destroyed key, are settled here and never sent."""
+        now = utcnow()
+        waiting = aliased(OutboxMessage)
+        held_keys = [self.chat_key(chat_id) for chat_id in held]
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "pending",
+                       OutboxMessage.chat_key.in_(select(BlockedChat.chat_key).scalar_subquery()))
+                .values(status="undeliverable", payload_enc=None, sent_at=now)
+            )
+            statement = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .where(~exists().where(
+                    waiting.status == "pending", waiting.next_attempt_at > now,
+                    waiting.chat_key == OutboxMessage.chat_key, waiting.seq < OutboxMessage.seq,
+                ))
+                .order_by(OutboxMessage.seq)
+                .limit(limit)
+            )
+            if held_keys:
+                statement = statement.where(OutboxMessage.chat_key.not_in(held_keys))
+            rows = (await session.scalars(statement)).all()
+            keys = self._keys_for(session)
+            messages = []
+            for row in rows:
+                try:
+                    cipher = await keys.cipher(row.key_id)
+                except KeyDestroyedError:
+                    row.status, row.payload_enc = "erased", None
+                    continue
+                assert row.payload_enc is not None  # noqa: S101 - pending rows keep their payload
+                messages.append(_outgoing(row, json.loads(cipher.decrypt(row.payload_enc, _outbox_context(row)))))
+            return messages
+
+    async def has_pending_outbox(self) -> bool:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+            )
+            return bool(count)
+
+    async def finish_outbox(self, seq: int, status: str, *, sent_message_id: int | None = None,
+                            sensitive: bool = False) -> None:
+        """Record a delivery outcome (a delivered or abandoned message keeps no payload), and the id of the
+        message it became, so that it can be deleted later."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(OutboxMessage, seq)
+            if row is None:
+                return
+            row.status, row.payload_enc, row.sent_at = status, None, utcnow()
+            if sent_message_id is None:
+                return
+            known = (await session.scalars(select(ChatMessage).where(
+                ChatMessage.chat_key == row.chat_key, ChatMessage.message_id == sent_message_id))).one_or_none()
+            if known is None:
+                session.add(ChatMessage(chat_key=row.chat_key, message_id=sent_message_id, from_bot=True,
+                                        sensitive=sensitive, at=utcnow()))
+            elif sensitive:
+                known.sensitive = True  # an edit turned it into a caucus screen
+
+    async def retry_outbox(self, seq: int, delay: timedelta) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.seq == seq)
+                .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=utcnow() + delay)
+            )
+
+    async def mark_blocked(self, chat_id: int) -> None:
+        """The person blocked the bot: settle this chat's waiting messages, and send nothing more until they write."""
+        chat_key = self.chat_key(chat_id)
+        async with self._sessions() as session, session.begin():
+            if await session.get(BlockedChat, chat_key) is None:
+                session.add(BlockedChat(chat_key=chat_key, blocked_at=utcnow()))
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.chat_key == chat_key, OutboxMessage.status == "pending")
+                .values(status="undeliverable", payload_enc=None, sent_at=utcnow())
+            )
+
+    async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
+        """Forget update ids Telegram can no longer redeliver, buttons too old to be pressed usefully, and
+        messages too old to be deleted."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
+            )
+            await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
+            await session.execute(delete(ChatMessage).where(ChatMessage.at < utcnow() - DELETABLE_FOR))
+
+
+def _outgoing(row: OutboxMessage, payload: dict[str, object]) -> OutgoingMessage:
+    file = payload.get("file")
+    message_id = payload.get("message_id")
+    return OutgoingMessage(
+        row.seq, int(str(payload["chat_id"])), str(payload["method"]), str(payload["text"]),
+        payload["buttons"],  # type: ignore[arg-type]
+        int(str(message_id)) if message_id is not None else None, row.attempts,
+        base64.b64decode(str(file)) if file is not None else None, str(payload.get("filename", "")),
+        bool(payload.get("protect", False)), bool(payload.get("sensitive", False)),
+        tuple(int(str(i)) for i in payload.get("message_ids", []) or []),  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,41 @@
+"""Shared by the security suites: the figures they hold (printed in a section at the end of the run),
+and the whole mediation session the isolation and at-rest suites both inspect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from bot.standin import BotApiStandIn
+from tests.security.sessions import Session, plan_cases, run_session
+
+FIGURES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def figures() -> dict[str, str]:
+    """Record a figure a suite holds (name -> value); each is printed under "security figures"."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("security figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+# One whole session (three random cases, two grievances) serves the isolation and the at-rest suites.
+SESSION_SEED = 20240611
+SESSION_PARTY_COUNTS = [3, 2, 4]
+SESSION_FIRST_USER = 6_200_000_000  # above 2**32, like the ids of recent accounts
+
+
+@pytest.fixture(scope="session")
+def mediation_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """Cases of 2 to 4 parties drawn from a fixed seed, played through the real bot with grievances alongside."""
+    cases = plan_cases(SESSION_SEED, SESSION_PARTY_COUNTS, first_user=SESSION_FIRST_USER)
+    with BotApiStandIn() as standin:
+        yield asyncio.run(run_session(tmp_path_factory.mktemp("session"), standin, cases))

@@ -1,0 +1,224 @@
+"""What a seized phone shows, and what erasure leaves: answers leave the chat once saved, /quickexit, /history,
+closing and erasing a case, and the retention purge of closed cases and grievances (real bot, stand-in, SQLite)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.i18n import _
+from bot.local import LocalBot
+from bot.scenario import (
+    GrievanceScript,
+    IssueAnswer,
+    PartyScript,
+    create_case,
+    file_grievance,
+    join,
+    play_party,
+    tap,
+    type_text,
+)
+from bot.standin import BotApiStandIn, SimUser
+from flows.grievance import REFERENCE_PATTERN, Urgency
+from flows.model import InterestCategory, ShareLevel
+from storage.crypto import MasterKey
+from storage.db import default_sqlite_url
+from storage.tables import utcnow
+
+MEDIATOR_ID, TRIAGE_ID = 1001, 3001
+ISSUES = ["Access to the spring", "Grazing corridor"]
+PARTIES = ["Upstream", "Downstream"]
+
+
+def _script(canary: str) -> PartyScript:
+    return PartyScript("en", (
+        IssueAnswer(f"{canary} position one", (InterestCategory.LIVELIHOOD,), f"{canary} words one"),
+        IssueAnswer(f"{canary} position two", (InterestCategory.SECURITY,), f"{canary} words two"),
+    ), ranking=tuple(ISSUES), share={1: ShareLevel.JOINT})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(token="1:unused", master_key=MasterKey.generate(), database_url=default_sqlite_url(tmp_path),
+                    mediator_ids=frozenset({MEDIATOR_ID}), triage_ids=frozenset({TRIAGE_ID}),
+                    retention=timedelta(days=30))
+
+
+@pytest.fixture
+async def local(standin: BotApiStandIn, settings: Settings) -> AsyncIterator[LocalBot]:
+    running = LocalBot(standin, settings)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+def standin() -> AsyncIterator[BotApiStandIn]:
+    with BotApiStandIn() as server:
+        yield server
+
+
+def _visible_texts(standin: BotApiStandIn, chat_id: int) -> list[str]:
+    return [message.text for message in standin.messages(chat_id) if not message.deleted]
+
+
+def _db_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "caucus.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return b"".join(p.read_bytes() for p in tmp_path.glob("caucus.sqlite3*"))
+
+
+async def _setup(local: LocalBot, standin: BotApiStandIn) -> tuple[str, dict[str, str], SimUser]:
+    mediator = standin.user(MEDIATOR_ID, "Mediator")
+    short_id, tokens = await create_case(local, mediator, "Spring case", ISSUES, PARTIES)
+    return short_id, tokens, mediator
+
+
+async def test_answers_and_prompts_leave_the_chat_once_saved(standin: BotApiStandIn, local: LocalBot) -> None:
+    """With the case's default setting, a party's chat ends up holding none of what it typed nor the questions."""
+    _short, tokens, _mediator = await _setup(local, standin)
+    party = standin.user(2001, "Upstream")
+    await play_party(local, party, tokens["Upstream"], _script("CANARY-A1"))
+    assert standin.visible_user_messages(2001) == [], "typed answers must be deleted once saved"
+    visible = "\n".join(_visible_texts(standin, 2001))
+    assert "CANARY-A1" not in visible
+    assert "Access to the spring" not in visible  # the questions went too
+    assert standin.calls("deleteMessages"), "deletions go through deleteMessages"
+    assert all(call.ok for call in standin.calls("deleteMessages"))
+
+
+async def test_the_mediator_can_keep_answers_in_the_chats(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Turned off in the case menu, nothing is deleted: the party still sees what it typed."""
+    short_id, tokens, mediator = await _setup(local, standin)
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("🧹 Delete answers from chats: on"))
+    assert _("🧹 Delete answers from chats: off").msgid in mediator.buttons()
+    party = standin.user(2002, "Upstream")
+    await join(local, party, tokens["Upstream"], "en")
+    await type_text(local, party, "CANARY-KEPT position")
+    assert len(standin.visible_user_messages(2002)) >= 2  # the /start link and the answer
+    assert not standin.calls("deleteMessages")
+
+
+async def test_quick_exit_deletes_the_whole_conversation(standin: BotApiStandIn, local: LocalBot) -> None:
+    """/quickexit deletes every message the bot still can, the command included, and leaves one ordinary line."""
+    _short, tokens, _mediator = await _setup(local, standin)
+    party = standin.user(2003, "Upstream")
+    await join(local, party, tokens["Upstream"], "en")
+    await type_text(local, party, "CANARY-QX position")
+    party.send_command("/help")
+    await local.settle()
+    party.send_command("/quickexit")
+    await local.settle()
+    assert standin.visible_user_messages(2003) == []
+    remaining = _visible_texts(standin, 2003)
+    assert remaining == [_("Hello! Send /help to see what this bot can do.").msgid]
+    party.send_command("/resume")  # the person can come back when safe
+    await local.settle()
+    assert len(_visible_texts(standin, 2003)) == 2
+
+
+async def test_history_shows_who_received_which_item(standin: BotApiStandIn, local: LocalBot) -> None:
+    """/history tells a party when it joined and sent its answers, and which items the mediator's summary and
+    the joint summary carried, without quoting any of them."""
+    short_id, tokens, mediator = await _setup(local, standin)
+    up, down = standin.user(2004, "Upstream"), standin.user(2005, "Downstream")
+    await play_party(local, up, tokens["Upstream"], _script("CANARY-H1"))
+    await play_party(local, down, tokens["Downstream"], _script("CANARY-H2"))
+    mediator.send_command("/summary", short_id)
+    await local.settle()
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("📣 Joint summary for the parties"))
+    await tap(local, mediator, _("📣 Send to every party"))
+    up.send_command("/history")
+    await local.settle()
+    history = up.last_message()
+    assert history is not None
+    text = history.text.replace("\u2068", "").replace("\u2069", "")
+    assert "you joined the case" in text
+    assert "you sent your answers for round 1" in text
+    assert "the mediator received a summary, with:" in text
+    assert "every party received the joint summary, with: Position on Access to the spring" in text
+    assert "CANARY-H1" not in text
+
+
+async def test_closing_then_purging_a_case_erases_it(standin: BotApiStandIn, local: LocalBot, tmp_path: Path) -> None:
+    """A closed case is kept for the retention period, then crypto-shredded: its keys and rows are gone, the
+    parties' words no longer exist in the database, and the audit trail records it without content."""
+    short_id, tokens, mediator = await _setup(local, standin)
+    party = standin.user(2006, "Upstream")
+    await play_party(local, party, tokens["Upstream"], _script("CANARY-P1"), submit=False)
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("🔒 Close the case"))
+    await tap(local, mediator, _("Yes"))
+    assert "closed this case" in party.last_message().text  # type: ignore[union-attr]
+    assert (await local.bot.purge()).cases == 0  # still within the retention period
+    local.bot.runtime.clock = lambda: utcnow() + timedelta(days=31)
+    counts = await local.bot.purge()
+    assert counts.cases == 1
+    mediator.send_command("/status", short_id)
+    await local.settle()
+    assert short_id not in mediator.last_message().text  # type: ignore[union-attr]
+    assert (await local.bot.store.verify_audit()).intact
+    raw = _db_bytes(tmp_path)
+    assert b"Spring case" not in raw
+
+
+async def test_erasing_a_case_now_tells_the_parties_and_shreds_its_keys(
+        standin: BotApiStandIn, local: LocalBot, tmp_path: Path) -> None:
+    """The lead mediator can erase a case at once; each party is told only that it was closed and erased."""
+    short_id, tokens, mediator = await _setup(local, standin)
+    party = standin.user(2007, "Upstream")
+    await play_party(local, party, tokens["Upstream"], _script("CANARY-E1"), submit=False)
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, _("🗑 Erase the case"))
+    await tap(local, mediator, _("Yes"))
+    assert party.last_message().text.startswith("A case you took part in was closed")  # type: ignore[union-attr]
+    assert "is erased" in mediator.last_message().text  # type: ignore[union-attr]
+    with sqlite3.connect(tmp_path / "caucus.sqlite3") as connection:
+        live = connection.execute(
+            "SELECT count(*) FROM data_keys WHERE scope IN ('case', 'party') AND wrapped IS NOT NULL").fetchone()[0]
+        answers = connection.execute("SELECT count(*) FROM answers").fetchone()[0]
+    assert (live, answers) == (0, 0)
+    party.send_command("/resume")
+    await local.settle()
+    assert "nothing to resume" in party.last_message().text  # type: ignore[union-attr]
+
+
+async def test_a_closed_grievance_is_purged_after_the_retention_period(
+        standin: BotApiStandIn, local: LocalBot, tmp_path: Path) -> None:
+    """A grievance closed by the team is erased once the retention period has passed; an open one stays."""
+    reporter, other = standin.user(4001, "Reporter"), standin.user(4002, "Other")
+    await file_grievance(local, reporter, GrievanceScript(
+        language="en", category="land", region="Riverside", typed_region=True,
+        description=("CANARY-G1 fence moved",), urgency=Urgency.ROUTINE))
+    await file_grievance(local, other, GrievanceScript(
+        language="en", category="water", region="Hilltop", typed_region=True,
+        description=("CANARY-G2 well dry",), urgency=Urgency.ROUTINE))
+    found = REFERENCE_PATTERN.search("\n".join(_visible_texts(standin, 4001)))
+    assert found is not None, "the receipt with its reference stays in the chat"
+    officer = standin.user(TRIAGE_ID, "Officer")
+    officer.send_command("/grievances", found.group(0))
+    await local.settle()
+    await tap(local, officer, _("🔒 Close it"))
+    await tap(local, officer, _("Without a message"))
+    assert (await local.bot.purge()).grievances == 0  # closed just now: kept for the retention period
+    local.bot.runtime.clock = lambda: utcnow() + timedelta(days=31)
+    counts = await local.bot.purge()
+    assert (counts.cases, counts.grievances) == (0, 1)
+    with sqlite3.connect(tmp_path / "caucus.sqlite3") as connection:
+        left = connection.execute("SELECT count(*) FROM grievances").fetchone()[0]
+    assert left == 1
