@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Settings
@@ -85,6 +85,11 @@ class Polling:
         return self._batch is not None
 
     async def start(self) -> None:
+        """Take updates back from a webhook that webhook mode left set (Telegram keeps what it queued), then poll."""
+        try:
+            await self._application.bot.delete_webhook()
+        except TelegramError as error:
+            raise StartupError(f"could not switch the Bot API to polling ({type(error).__name__})") from None
         self._loop = asyncio.create_task(self._poll(), name="caucus-poll")
 
     async def stop(self) -> None:
@@ -107,7 +112,7 @@ class Polling:
                     offset=offset, timeout=int(self._poll_timeout), allowed_updates=ALLOWED_UPDATES
                 )
                 failures = 0
-            except (TimedOut, NetworkError) as error:
+            except TelegramError as error:  # unreachable, timed out, or another poller (Conflict): wait, retry
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
                 logger.warning("getUpdates failed (%s); retrying in %.1f s", type(error).__name__, delay)
@@ -177,7 +182,7 @@ class CaucusBot:
         self._jobs: list[asyncio.Task[None]] = []
 
     async def start(self, *, migrate: bool | None = None) -> None:
-        """Prepare the database, check the token with getMe, start the jobs, then receive updates."""
+        """Prepare the database, check the token with getMe, start receiving updates, sending and the jobs."""
         if migrate if migrate is not None else is_sqlite(self.engine):
             await upgrade_async(self.settings.database_url)
         await self.store.open()
@@ -188,6 +193,7 @@ class CaucusBot:
         except (TimeoutError, NetworkError) as error:
             raise StartupError(f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(error).__name__})") from None
         self.runtime.bot_username = self.application.bot.username
+        await self.intake.start()
         self._jobs = [
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),
             # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
@@ -198,7 +204,6 @@ class CaucusBot:
             # Daily: erase what the retention period no longer covers; log the audit chain's head as an anchor.
             asyncio.create_task(self._every(86400, "retention purge", self.purge), name="caucus-retention"),
         ]
-        await self.intake.start()
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
 
     def _intake(self) -> Intake:

@@ -105,6 +105,20 @@ async def _post(settings: Settings, body: bytes, *, secret: str | None = SECRET)
         return response.status
 
 
+@contextlib.asynccontextmanager
+async def _write_lock(database: Path) -> AsyncIterator[None]:
+    """Another process's write transaction on the database; taken in a thread, since the bot may be finishing a
+    transaction of its own on this event loop."""
+    blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    try:
+        await asyncio.to_thread(blocker.execute, "BEGIN EXCLUSIVE")
+        yield
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -284,16 +298,11 @@ async def test_an_update_the_database_cannot_commit_gets_500_and_is_handled_when
         await local.start()
         mediator = standin.user(MEDIATOR_ID, "Mediator")
         await _known_mediator(standin, local)
-        blocker = sqlite3.connect(database, isolation_level=None)
-        try:
-            blocker.execute("BEGIN EXCLUSIVE")
+        async with _write_lock(database):
             update_id = mediator.send_command("/newcase")
             await _until(lambda: len(standin.webhook_deliveries(update_id)) >= 2)
             assert {delivery.status for delivery in standin.webhook_deliveries(update_id)} == {500}
             assert len(standin.messages(MEDIATOR_ID)) == 1  # only the answer to /help
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         await local.settle(within=15)
         statuses = [delivery.status for delivery in standin.webhook_deliveries(update_id)]
         assert statuses[-1] == 200
@@ -313,16 +322,11 @@ async def test_a_chats_updates_are_handled_in_the_order_they_arrived(
     the case's name, even when the database is slow."""
     await _known_mediator(standin, local)
     replies_before = len(standin.messages(MEDIATOR_ID))
-    blocker = sqlite3.connect(database, isolation_level=None)
-    try:
-        blocker.execute("BEGIN EXCLUSIVE")  # the first update waits for the lock (the engine's busy timeout is 30 s)
+    async with _write_lock(database):  # the first update waits for it (the engine's busy timeout is 30 s)
         first = asyncio.create_task(_post(settings, _body(_message(FIRST_HAND_MADE_ID, MEDIATOR_ID, "/newcase"))))
         await _until(lambda: local.bot.intake.busy)
         second = asyncio.create_task(_post(settings, _body(_message(FIRST_HAND_MADE_ID + 1, MEDIATOR_ID, "Water"))))
         await asyncio.sleep(0.3)  # the second has arrived and waits as well
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert await asyncio.gather(first, second) == [200, 200]
     await local.settle()
     replies = [message.text for message in standin.messages(MEDIATOR_ID)[replies_before:]]
@@ -340,9 +344,7 @@ async def test_stop_refuses_new_requests_but_lets_the_update_in_hand_commit(
     """On stop the port closes at once, while an update being handled still commits and is answered 200."""
     assert settings.webhook is not None
     await _known_mediator(standin, local)
-    blocker = sqlite3.connect(database, isolation_level=None)
-    try:
-        blocker.execute("BEGIN EXCLUSIVE")  # the update waits for the lock (the engine's busy timeout is 30 s)
+    async with _write_lock(database):  # the update waits for it (the engine's busy timeout is 30 s)
         posted = asyncio.create_task(_post(settings, _body(_message(FIRST_HAND_MADE_ID, MEDIATOR_ID, "/newcase"))))
         await _until(lambda: local.bot.intake.busy)
         stopping = asyncio.create_task(local.stop())
@@ -350,9 +352,6 @@ async def test_stop_refuses_new_requests_but_lets_the_update_in_hand_commit(
         assert not stopping.done()
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", settings.webhook.port)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert await posted == 200
     await stopping
     assert _handled(database, FIRST_HAND_MADE_ID)
@@ -382,6 +381,25 @@ async def test_updates_sent_while_the_bot_is_down_arrive_after_the_next_start(
     assert statuses[-1] == 200
     assert None in statuses  # refused while the bot was down
     assert len(standin.messages(MEDIATOR_ID)) == 2
+
+
+async def test_polling_mode_takes_over_from_a_webhook_left_set(standin: BotApiStandIn, settings: Settings) -> None:
+    """After webhook mode, `caucusbot run` removes the webhook and gets what users sent in between."""
+    webhook_bot = LocalBot(standin, settings)
+    try:
+        await webhook_bot.start()
+        await _known_mediator(standin, webhook_bot)
+    finally:
+        await webhook_bot.stop()
+    standin.user(MEDIATOR_ID).send_command("/help")
+    polling_bot = LocalBot(standin, replace(settings, webhook=None))
+    try:
+        await polling_bot.start()
+        await polling_bot.settle()
+    finally:
+        await polling_bot.stop()
+    assert len(standin.messages(MEDIATOR_ID)) == 2
+    assert [call.ok for call in standin.calls("getUpdates")][-1]
 
 
 async def test_a_webhook_that_cannot_start_says_why(standin: BotApiStandIn, settings: Settings) -> None:
