@@ -106,8 +106,13 @@ def _readable(text: str) -> str:
 def format_transcript(title: str, events: list[ChatEvent]) -> str:
     """A participant's conversation as a readable transcript."""
     lines = [f"=== {title} ==="]
+    deleted = {"user_delete": 0, "bot_delete": 0}
     for event in events:
         text = _readable(event.text)
+        if event.kind in deleted:  # said once per run of deletions, after the answer that caused them
+            deleted[event.kind] += 1
+            continue
+        _said_deleted(lines, deleted)
         if event.kind in {"user_text", "user_command"}:  # several lines (a scale) stay under their prefix
             lines.append("  you   > " + textwrap.indent(text, " " * 10).lstrip())
         elif event.kind == "user_press":
@@ -119,7 +124,16 @@ def format_transcript(title: str, events: list[ChatEvent]) -> str:
             body = textwrap.indent(text, " " * len(prefix)).lstrip()
             lines.append(prefix + body)
             lines.extend(" " * len(prefix) + "  ".join(f"[ {b} ]" for b in row) for row in event.buttons)
+    _said_deleted(lines, deleted)
     return "\n".join(lines)
+
+
+def _said_deleted(lines: list[str], deleted: dict[str, int]) -> None:
+    """One line for a run of deletions (answers and screens leave the chat once saved), then start counting anew."""
+    if any(deleted.values()):
+        lines.append(f"  caucus✂ deleted from the chat: {deleted['user_delete']} of yours, "
+                     f"{deleted['bot_delete']} of the bot's")
+        deleted.update(dict.fromkeys(deleted, 0))
 
 
 @dataclass(frozen=True)
