@@ -47,6 +47,8 @@ DEFAULT_TOKEN: str = inspect.signature(BotApiStandIn.__init__).parameters["token
 
 # Typed texts shorter than this (points, "Yes", a party label) can turn up in a log by coincidence.
 MIN_TYPED_CHARS = 8
+# A one-word command argument shorter than this is a short id or a fixed payload; invite tokens are longer.
+MIN_COMMAND_ARGUMENT_CHARS = 16
 # A typed text is also looked for by its beginning, so a log line that truncates it is caught.
 PREFIX_CHARS = 24
 # Anything shaped like 32 bytes in base64, as a master key is written: no log line has a reason to hold one.
@@ -131,10 +133,12 @@ def database_bytes(database: Path, *, checkpoint: bool = True) -> dict[str, byte
 
 
 def typed_texts(standin: BotApiStandIn) -> list[str]:
-    """What the simulated users typed that no log may hold: texts, and the arguments of commands.
+    """What the simulated users typed that no log may hold: texts, and the arguments of commands
+    (a note's text, an invite token).
 
-    Very short texts and those without a letter (points, dates, amounts) are left out: a log
-    line can hold them by coincidence (a timestamp, a count) without leaking anything.
+    Very short texts and those without a letter (points, dates, amounts) are left out, and so
+    are one-word command arguments shorter than an invite token: a log line can hold them by
+    coincidence (a timestamp, a count, the word "grievance") without leaking anything.
     """
     texts = []
     for event in standin.events():
@@ -142,6 +146,8 @@ def typed_texts(standin: BotApiStandIn) -> list[str]:
             text = event.text
         elif event.kind == "user_command":
             text = event.text.partition(" ")[2]
+            if len(text) < MIN_COMMAND_ARGUMENT_CHARS and " " not in text.strip():
+                continue  # a case's short id or a fixed deep-link payload ("grievance"), not something typed
         else:
             continue
         text = text.strip()
@@ -176,15 +182,17 @@ class LogWatch:
     def running(self) -> Iterator[LogWatch]:
         """Log at DEBUG into the buffer while inside; the previous logging is put back afterwards."""
         root = logging.getLogger()
-        saved_root = (list(root.handlers), root.level)
-        saved_caps = {name: logging.getLogger(name).level for name in CONTENT_LOGGERS}
-        configure_logging(logging.DEBUG, self.buffer)
+        others, level = list(root.handlers), root.level
+        caps = {name: logging.getLogger(name).level for name in CONTENT_LOGGERS}
+        handler = configure_logging(logging.DEBUG, self.buffer)
+        for other in others:  # pytest's capture handlers come and go with each test phase: leave them be
+            root.addHandler(other)
         try:
             yield self
         finally:
-            root.handlers[:], level = saved_root
+            root.removeHandler(handler)
             root.setLevel(level)
-            for name, cap in saved_caps.items():
+            for name, cap in caps.items():
                 logging.getLogger(name).setLevel(cap)
 
     def notice(self, things: Iterable[object]) -> None:

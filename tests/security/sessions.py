@@ -175,6 +175,7 @@ def _review_items(issues: list[IssueSetup]) -> list[tuple[ItemKind, int]]:
 
 
 def _party(planner: _Planner, case: int, issues: list[IssueSetup], points: bool, label: str, user_id: int) -> PartyPlan:
+    """A party's language, answers (a canary in each text), skipped questions, share levels, note and suggestion."""
     rng = planner.rng
     language = rng.choice(LANGUAGES)
     items = _review_items(issues)
@@ -226,7 +227,7 @@ def plan_cases(seed: int, party_counts: list[int], *, first_user: int) -> list[C
         for index in range(2):  # a case needs at least 2 issues; more would only lengthen the run
             issue_title = f"{planner.canary(number, mediator_id, f'issue {index + 1}', Audience.CASE)} land"
             kind = rng.choice(("plain", "options", "scale"))
-            options = tuple(f"{planner.canary(number, mediator_id, f'option {index + 1}.{option + 1}', Audience.CASE)}"
+            options = tuple(planner.canary(number, mediator_id, f"option {index + 1}.{option + 1}", Audience.CASE)
                             for option in range(rng.randint(1, 2))) if kind == "options" else ()
             scale = ("USD", "0", str(RANGE_HIGH + 1)) if kind == "scale" else None
             issues.append(IssueSetup(issue_title, options, scale))
