@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -13,6 +14,7 @@ from typing import Protocol
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder
+from telegram.warnings import PTBUserWarning
 
 from bot.config import Settings
 from bot.deadlines import check_deadlines
@@ -118,6 +120,18 @@ class Polling:
                 logger.warning("getUpdates failed (%s); retrying in %.1f s", type(error).__name__, delay)
                 await asyncio.sleep(delay)
                 continue
+            except Exception as error:  # noqa: BLE001 - an update python-telegram-bot cannot read
+                # By type only: a traceback would quote the update.
+                logger.error("an update could not be read (%s): it is skipped, the others are handled",  # noqa: TRY400
+                             type(error).__name__)
+                try:
+                    updates, unreadable_up_to = await self._readable_updates(offset)
+                except TelegramError:
+                    await asyncio.sleep(1.0)
+                    continue
+                if not updates:
+                    offset = unreadable_up_to + 1
+                    continue
             if not updates:
                 continue
             self._batch = asyncio.create_task(self.process_batch(updates), name="caucus-batch")
@@ -129,6 +143,27 @@ class Polling:
             offset = self._next_offset(updates)
             if offset <= max(update.update_id for update in updates):
                 await asyncio.sleep(1.0)  # the database is failing: do not spin
+
+    async def _readable_updates(self, offset: int | None) -> tuple[list[Update], int]:
+        """The pending updates read one by one: those python-telegram-bot can read, and the highest id seen."""
+        bot = self._application.bot
+        with warnings.catch_warnings():  # PTB suggests get_updates, which is what could not read them
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await bot.do_api_request("getUpdates", api_kwargs={
+                "offset": offset, "timeout": 0, "allowed_updates": list(ALLOWED_UPDATES)})
+        readable: list[Update] = []
+        highest = (offset or 1) - 1
+        for item in raw if isinstance(raw, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("update_id"), int):
+                continue
+            highest = max(highest, item["update_id"])
+            try:
+                update = Update.de_json(item, bot)
+            except Exception:  # noqa: BLE001, S112 - skipped, as logged by the caller
+                continue
+            if update is not None:
+                readable.append(update)
+        return readable, highest
 
     def _next_offset(self, updates: Sequence[Update]) -> int:
         """Confirm every update up to the first one that could not be committed (it will come again)."""

@@ -14,6 +14,7 @@ from typing import TextIO
 __all__ = ["CONTENT_LOGGERS", "RedactTokens", "configure_logging"]
 
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
+_RAW_UPDATES = re.compile(r"(Received data was ).*", re.DOTALL)
 
 # Loggers that print message content, SQL parameters or URLs with the token below this level.
 CONTENT_LOGGERS = {
@@ -29,12 +30,14 @@ CONTENT_LOGGERS = {
 
 
 class RedactTokens(logging.Filter):
-    """Replace anything shaped like a bot token."""
+    """Replace anything shaped like a bot token, and the raw updates python-telegram-bot quotes when it cannot
+    read them (at CRITICAL, so no level cap stops them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if _TOKEN.search(message):
-            record.msg, record.args = _TOKEN.sub("<token>", message), None
+        redacted = _RAW_UPDATES.sub(r"\1<withheld>", _TOKEN.sub("<token>", message))
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 

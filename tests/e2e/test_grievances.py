@@ -29,7 +29,7 @@ from bot.standin import BotApiStandIn, SimUser
 from bot.status import export_grievances
 from flows.grievance import REFERENCE_PATTERN, Grievance, GrievanceContent, Urgency, count_grievances
 from flows.machines import GrievanceStatus
-from storage.crypto import MasterKey
+from storage.crypto import KeyRing, MasterKey
 from storage.db import default_sqlite_url
 from tests.security.scanner import database_bytes, find_leaks, id_forms, text_forms
 
@@ -344,7 +344,7 @@ async def test_similar_reports_become_an_agenda_issue(
 
     # The operator's export: the three reports name the case that took them up; only the owner can read the files.
     output = tmp_path / "export"
-    code = await asyncio.to_thread(export_grievances, settings.database_url, settings.master_key, output, "fr")
+    code = await asyncio.to_thread(export_grievances, settings.database_url, KeyRing(settings.master_key), output, "fr")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO((output / "grievances.csv").read_bytes().decode("utf-8-sig"))))
     assert sorted(row["agenda_cases"] for row in rows) == ["", short_id, short_id, short_id]

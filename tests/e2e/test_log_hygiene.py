@@ -25,3 +25,16 @@ def test_a_typed_text_logged_by_our_code_is_caught(request: pytest.FixtureReques
     debug_log.notice(request.node.funcargs.values())
     found = {leak.what for leak in debug_log.scan_new()}
     assert found == {f"typed text {typed!r}", f"beginning of typed text {typed!r}", "master key 1"}
+
+
+def test_raw_updates_python_telegram_bot_quotes_are_withheld(request: pytest.FixtureRequest, standin: BotApiStandIn,
+                                                             debug_log: LogWatch) -> None:
+    """When python-telegram-bot cannot read an update it logs the raw data at CRITICAL, past every level cap:
+    the handler withholds it, so what the person typed is not in the log."""
+    typed = "CNRY0RAW0UPDATE what I told nobody"
+    standin.user(2002, "Party").send_text(typed)
+    logging.getLogger("telegram.ext.ExtBot").critical(
+        "Error while parsing updates! Received data was %s", [{"message": {"text": typed}}])
+    debug_log.notice(request.node.funcargs.values())
+    assert debug_log.scan_new() == []
+    assert "Received data was <withheld>" in debug_log.buffer.getvalue()

@@ -1,10 +1,21 @@
 """Hostile input, item by item as SECURITY.md lists it under "Hostile input the product must survive".
 
 One real bot (the Bot API stand-in, a SQLite file, the product's own logging at DEBUG) serves the whole module.
-Every item that concerns what people send is sent the ways it can arrive: as a message, as an edit of an earlier
-message and as forged button data, at each step of the real flows that reads text: a party's caucus (position,
-interest words, a range, a note to the mediator), a mediator setting up a case (title, issues, options) and a
-grievance (description, place); then a property test sends random text at those steps.
+Every item about what people send is sent the ways it can arrive, at each step of the real flows that reads text:
+a party's caucus (position, interest words, a range, a note to the mediator), a mediator setting up a case (title,
+issues, options) and a grievance (description, place); then a property test sends random text at those steps.
+
+Where each item of the list is tested:
+- oversized text; empty or only-whitespace/zero-width text; NUL and lone surrogates; bidi overrides and isolates;
+  zero-width joiners; floods of combining marks; the same text in NFC and NFD; HTML and MarkdownV2 specials; links
+  and tg:// URLs; commands inside text: `test_hostile_text[<item>-<step>]` (as a message at every step, as an edit
+  and as button data at one step of each flow), `test_hostile_text_as_command_arguments[<item>]`, and the property
+  test `test_random_text_at_every_step_that_reads_text`;
+- forged or stale callback data; double taps within milliseconds; replayed or shared invite links; one account
+  trying to take two seats; non-members calling mediator commands; edited messages; photos, documents, locations,
+  contacts, voice where not expected; floods of messages; the bot added to a group; the same update delivered three
+  times; a user who blocked the bot; a backlog after hours of downtime; unknown update types: the test named so;
+- wrong webhook secret, malformed JSON, oversized request bodies: the webhook tests.
 
 What a person notices, and what every test checks afterwards (see `audited`):
 - each hostile input gets a clear reply in the sender's language, or none where a reply would leak;
@@ -14,15 +25,16 @@ What a person notices, and what every test checks afterwards (see `audited`):
 - no canary planted in another party's answers, in a mediator's case or in a grievance reaches anyone else,
   and the log holds nothing anyone typed.
 
-The webhook items (wrong secret, malformed JSON, oversized bodies) are in the webhook tests;
 tests/e2e/test_bad_input.py holds bad input at every button step of the caucus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
+import json
+import logging
+import os
 import re
 import secrets
 import time
@@ -33,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
@@ -42,22 +55,26 @@ from bot.config import Settings
 from bot.grievance_views import GRIEVANCE_CATEGORY_NAMES
 from bot.i18n import LANGUAGES, Text, _, plain, translator
 from bot.local import LocalBot
-from bot.scenario import GrievanceScript, IssueSetup, create_case, file_grievance, grievance_actions, label, join
-from bot.standin import BotApiStandIn, ChatMessage, SimUser
+from bot.scenario import GrievanceScript, file_grievance, grievance_actions, join, label
+from bot.standin import ApiCall, BotApiStandIn, ChatMessage, SimUser
 from bot.views import CATEGORY_NAMES, INVALID_INPUT, invalid_input
-from flows.caucus import CaucusConversation
-from flows.grievance import MAX_DESCRIPTION_CHARS, MAX_REGION_CHARS, Urgency
+from flows.caucus import MAX_OPTION_CHARS, CaucusConversation
+from flows.grievance import MAX_DESCRIPTION_CHARS, MAX_REGION_CHARS, GrievanceConversation, Urgency
 from flows.machines import CaseStage, CaucusStep, GrievanceStep
 from flows.model import InterestCategory
+from flows.setup import CaseDraft
 from flows.text import MAX_ANSWER_CHARS, MAX_TITLE_CHARS, clean_line, clean_text
 from storage.crypto import MasterKey
 from storage.db import default_sqlite_url
+from storage.migrate import upgrade_async
 from storage.repository import Transaction
 from tests.e2e.conftest import MEDIATOR_ID
 from tests.e2e.test_bad_input import NOT_TEXT, STALE, UNKNOWN_COMMAND
 from tests.security.scanner import LogWatch, find_leaks, text_forms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 # Accounts. The mediator owns the canary case; each station of the text table has an account of its own.
 TITLE_MEDIATOR, ISSUE_MEDIATOR, OPTION_MEDIATOR, TAP_MEDIATOR, ARGS_MEDIATOR = 2001, 2002, 2003, 2004, 2005
@@ -66,13 +83,13 @@ GRIEVANCE_VICTIM = 3002  # files a grievance holding a canary
 FIRST_PARTY = 4001  # hostile parties, one account per seat
 FIRST_REPORTER = 5001  # hostile people filing grievances, one account per report
 STRANGER = 6001
-BACKLOG_MEDIATORS = tuple(range(7001, 7026))
+BACKLOG_MEDIATORS = tuple(range(7001, 7018))
 MEDIATORS = frozenset({MEDIATOR_ID, TITLE_MEDIATOR, ISSUE_MEDIATOR, OPTION_MEDIATOR, TAP_MEDIATOR, ARGS_MEDIATOR,
                        *BACKLOG_MEDIATORS})
 PARTY_LANGUAGE = "fr"
 REGIONS = ("North", "South")
-ISSUES = [IssueSetup("Land", scale=("ha", "0", "100")), IssueSetup("Water", options=("A rota",))]
 PARTIES_PER_CASE = 10
+SEATS_AT_ONCE = 5  # accounts that join (or start a report) side by side
 MAX_OPTIONS_USED = 7  # an issue takes 8 options: the option station moves on before that
 
 EDITED = _("Edited messages are not read. If you want to change an answer, please send it again as a new message.")
@@ -88,6 +105,8 @@ DUPLICATE = INVALID_INPUT["duplicate"]
 NOT_A_NUMBER = invalid_input("not_a_number", {})
 
 _FSI, _PDI = "\u2068", "\u2069"
+# "Invitation for <isolated label>: https://t.me/<bot>?start=<token>", in any language.
+_INVITE = re.compile("\u2068([^\u2069]+)\u2069\\W+https://t\\.me/\\w+\\?start=([A-Za-z0-9_-]+)")
 _OVERRIDES = re.compile("[\u202a-\u202e]")
 _ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
 
@@ -187,18 +206,14 @@ class Seat:
 class Station:
     """A step that reads text, with an account standing at it; `ready` puts one there again after an answer."""
 
-    name = ""
     limit = MAX_ANSWER_CHARS
     one_line = False  # names: inner whitespace collapses
     unique = False  # refuses a name already on the list
     numeric = False
+    quotes_back = False  # what was stored is shown again in full (a receipt, the mediator's copy of a note)
 
-    def __init__(self, world: World) -> None:
-        self.world = world
-
-    @property
-    def language(self) -> str:
-        return PARTY_LANGUAGE
+    def __init__(self, world: World, name: str, language: str = PARTY_LANGUAGE) -> None:
+        self.world, self.name, self.language = world, name, language
 
     async def ready(self) -> SimUser:
         raise NotImplementedError
@@ -248,8 +263,8 @@ class CaucusStation(Station):
     """A party answering the first issue (position, interest words, lowest value), or writing a note."""
 
     def __init__(self, world: World, name: str, step: CaucusStep) -> None:
-        super().__init__(world)
-        self.name, self.step = name, step
+        super().__init__(world, name)
+        self.step = step
         self.numeric = step is CaucusStep.RANGE_LOW
         self.seat: Seat | None = None
 
@@ -269,7 +284,7 @@ class CaucusStation(Station):
     async def stored(self, tx: Transaction) -> list[str]:
         assert self.seat is not None
         answers = (await tx.load_caucus(self.seat.seat_id)).answers
-        first = ISSUE_IDS[self.seat.case_id][0]
+        first = self.world.issue_ids[self.seat.case_id][0]
         if self.step is CaucusStep.POSITION:
             return [answers.positions[first]] if first in answers.positions else []
         interests = answers.interests.get(first)
@@ -278,6 +293,8 @@ class CaucusStation(Station):
 
 class NoteStation(CaucusStation):
     """A party who sent /note: the next message goes to the mediator, privately."""
+
+    quotes_back = True
 
     def __init__(self, world: World) -> None:
         super().__init__(world, "note to the mediator", CaucusStep.POSITION)
@@ -308,16 +325,12 @@ class DraftStation(Station):
     limit = MAX_TITLE_CHARS
 
     def __init__(self, world: World, name: str, stage: CaseStage, user: SimUser) -> None:
-        super().__init__(world)
-        self.name, self.stage, self.user = name, stage, user
-        self.unique = stage is CaseStage.DRAFT_ISSUES
+        super().__init__(world, name, user.language_code or "en")
+        self.stage, self.user = stage, user
+        self.unique = self.quotes_back = stage is CaseStage.DRAFT_ISSUES  # "Issue added: …"
         self.opened = 0
 
-    @property
-    def language(self) -> str:
-        return self.user.language_code or "en"
-
-    async def _draft(self, tx: Transaction) -> tuple[str | None, Any]:
+    async def _draft(self, tx: Transaction) -> tuple[str | None, CaseDraft | None]:
         state = await tx.user(self.user.user_id)
         if state.active_kind != "setup" or state.active_id is None:
             return None, None
@@ -350,19 +363,15 @@ class DraftStation(Station):
 class OptionStation(Station):
     """A mediator adding an option to an issue of a case, from the case menu."""
 
-    name = "option"
     one_line = True
-    limit = 300
+    quotes_back = True
+    limit = MAX_OPTION_CHARS
 
     def __init__(self, world: World, user: SimUser) -> None:
-        super().__init__(world)
+        super().__init__(world, "option", user.language_code or "en")
         self.user = user
         self.case_id: str | None = None
         self.cases = 0
-
-    @property
-    def language(self) -> str:
-        return self.user.language_code or "en"
 
     async def _options(self, tx: Transaction) -> list[str]:
         if self.case_id is None:
@@ -383,12 +392,7 @@ class OptionStation(Station):
     async def _new_case(self) -> None:
         self.cases += 1
         world, user = self.world, self.user
-        for text in ("/newcase", f"Options case {self.cases}", "Water", "Land"):
-            await world.type(user, text)
-        await world.tap(user, _("Done adding issues"))
-        for text in ("East", "West"):
-            await world.type(user, text)
-        await world.tap(user, _("Done adding parties"))
+        await world.draft(user, f"Options case {self.cases}", ["East", "West"])
         async with world.transaction() as tx:
             self.case_id = next(info.id for info in await tx.cases_of(user.user_id)
                                 if info.title == f"Options case {self.cases}")
@@ -406,17 +410,13 @@ class GrievanceStation(Station):
     """A person reporting a grievance: the place (typed), or the description."""
 
     def __init__(self, world: World, name: str, step: GrievanceStep, language: str) -> None:
-        super().__init__(world)
-        self.name, self.step, self._language = name, step, language
+        super().__init__(world, name, language)
+        self.step = step
         self.one_line = step is GrievanceStep.REGION
         self.limit = MAX_REGION_CHARS if self.one_line else MAX_DESCRIPTION_CHARS
         self.user: SimUser | None = None
 
-    @property
-    def language(self) -> str:
-        return self._language
-
-    async def _conversation(self, tx: Transaction) -> tuple[str, Any]:
+    async def _conversation(self, tx: Transaction) -> tuple[str, GrievanceConversation]:
         assert self.user is not None
         grievance_id = (await tx.user(self.user.user_id)).active_id
         assert grievance_id is not None
@@ -470,8 +470,6 @@ class GrievanceStation(Station):
 
 # The world: one bot for the module ----------------------------------------------------------------------------
 
-ISSUE_IDS: dict[str, list[str]] = {}  # case id -> its issue ids, in order
-
 
 @dataclass
 class World:
@@ -487,12 +485,17 @@ class World:
     stations: dict[str, Station] = field(default_factory=dict)
     accounts: set[int] = field(default_factory=set)
     groups: set[int] = field(default_factory=set)
-    allowed_failures: list[Callable[[Any], bool]] = field(default_factory=list)
+    allowed_failures: list[Callable[[ApiCall], bool]] = field(default_factory=list)  # refusals a test expects
     short_id: str = ""  # the canary case
+    issue_ids: dict[str, list[str]] = field(default_factory=dict)  # case id -> its issue ids, in order
     hostile_updates: int = 0
     problems: list[str] = field(default_factory=list)  # found by `audited`, over the whole module
+    typed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # what no log may hold
+    typed_events: int = 0  # chat events read into ``typed`` so far
     _next_party: int = FIRST_PARTY
     _next_reporter: int = FIRST_REPORTER
+    _fresh_seats: deque[Seat] = field(default_factory=deque)
+    _fresh_reporters: dict[str, deque[SimUser]] = field(default_factory=dict)
     _cases: int = 0
 
     def user(self, user_id: int, name: str = "User", language: str | None = "en") -> SimUser:
@@ -502,7 +505,7 @@ class World:
     async def settle(self) -> None:
         await self.local.settle()
 
-    def transaction(self) -> Any:
+    def transaction(self) -> _Unit:
         return _Unit(self.local)
 
     async def type(self, user: SimUser, text: str) -> None:
@@ -519,33 +522,81 @@ class World:
 
     # Parties ----------------------------------------------------------------------------------------------------
 
-    async def new_case(self, parties: list[str], title: str = "Valley") -> dict[str, str]:
+    async def type_all(self, user: SimUser, texts: list[str]) -> None:
+        """Send several messages at once, then wait: they are handled in order, as one chat's are."""
+        for text in texts:
+            command, _sep, args = text.partition(" ")
+            user.send_command(command, args) if text.startswith("/") else user.send_text(text)
+        await self.settle()
+
+    async def draft(self, mediator: SimUser, title: str, parties: list[str]) -> None:
+        """A mediator names a case, gives it two issues and its parties: the case menu is on screen."""
+        await self.type_all(mediator, ["/newcase", title, "Land", "Water"])
+        await self.tap(mediator, _("Done adding issues"))
+        await self.type_all(mediator, parties)
+        await self.tap(mediator, _("Done adding parties"))
+
+    async def new_case(self, parties: list[str], title: str = "Valley", *, scale: bool = True) -> dict[str, str]:
+        """The mediator opens a case (with ``scale``, the first issue is answered in hectares) and its invitations:
+        party -> token."""
         mediator = self.user(MEDIATOR_ID, "Mediator")
         self._cases += 1
-        short_id, tokens = await create_case(self.local, mediator, f"{title} {self._cases}", ISSUES, parties)
+        await self.draft(mediator, f"{title} {self._cases}", parties)
+        if scale:
+            await self.tap(mediator, _("🧩 Issues and options"))
+            await self.tap(mediator, "1")
+            await self.tap(mediator, _("🔢 Answers in numbers"))
+            await self.type(mediator, "ha\n0\n100")
+            await self.tap(mediator, _("⬅️ Back to the issues"))
+            await self.tap(mediator, _("⬅️ Back to the case"))
+        before = len(self.messages(mediator))
+        await self.tap(mediator, _("✅ Create the invitations"))
+        sent = "\n".join(message.text for message in self.messages(mediator)[before:])
+        tokens = dict(_INVITE.findall(sent))
+        short_id = re.findall(r"/status (\w+)", sent)[-1]
         async with self.transaction() as tx:
             case_id = next(info.id for info in await tx.cases_of(MEDIATOR_ID) if info.short_id == short_id)
-            ISSUE_IDS[case_id] = [issue.id for issue in await tx.issues(case_id)]
+            self.issue_ids[case_id] = [issue.id for issue in await tx.issues(case_id)]
         self.short_id = self.short_id or short_id
         return tokens
 
-    async def free_token(self) -> str:
-        if not self.tokens:
+    async def free_tokens(self, count: int) -> list[str]:
+        """Invite tokens of ``count`` free seats of one case (the pool only ever holds one case's)."""
+        if len(self.tokens) < count:
+            self.tokens.clear()
             labels = [f"H{self._cases + 1}-{number}" for number in range(1, PARTIES_PER_CASE + 1)]
-            tokens = await self.new_case(labels)
+            tokens = await self.new_case(labels, scale=False)  # the range step is answered in the canary case
             self.tokens.extend(tokens[name] for name in labels)
-        return self.tokens.popleft()
+        return [self.tokens.popleft() for _ in range(count)]
+
+    async def free_token(self) -> str:
+        return (await self.free_tokens(1))[0]
+
+    def party_account(self, name: str = "Hostile", language: str = PARTY_LANGUAGE) -> SimUser:
+        self._next_party += 1
+        return self.user(self._next_party - 1, name, language)
+
+    def reporter_account(self, language: str = "en") -> SimUser:
+        self._next_reporter += 1
+        return self.user(self._next_reporter - 1, "Reporter", language)
 
     async def new_seat(self) -> Seat:
-        """A new account takes a free seat, chooses French and consents: it is at the first position."""
-        user = self.user(self._next_party, "Hostile", PARTY_LANGUAGE)
-        self._next_party += 1
-        await join(self.local, user, await self.free_token(), PARTY_LANGUAGE)
-        async with self.transaction() as tx:
-            seat_id = (await tx.user(user.user_id)).active_id
-            assert seat_id is not None
-            case_id = await tx.seat_case_id(seat_id)
-        return Seat(user, seat_id, case_id)
+        """A new account that took a free seat, chose French and consented: it is at the first position.
+
+        Accounts join a few at a time, as people do, side by side."""
+        if not self._fresh_seats:
+            users = [self.party_account() for _ in range(SEATS_AT_ONCE)]
+            tokens = await self.free_tokens(len(users))
+            await self._all(users, lambda user, token: user.send_command("/start", token), tokens)
+            await self._all(users, lambda user, _token: user.press(LANGUAGES[PARTY_LANGUAGE]), tokens)
+            await self._all(users, lambda user, _token: user.press(label(_("I agree"), PARTY_LANGUAGE)), tokens)
+            self._fresh_seats.extend([Seat(user, *(await _seat_of(self, user))) for user in users])
+        return self._fresh_seats.popleft()
+
+    async def _all(self, users: list[SimUser], act: Callable[[SimUser, Any], object], arguments: list[Any]) -> None:
+        for user, argument in zip(users, arguments, strict=True):
+            act(user, argument)
+        await self.settle()
 
     async def caucus_step(self, seat: Seat) -> CaucusStep:
         async with self.transaction() as tx:
@@ -577,13 +628,17 @@ class World:
     # Grievances -------------------------------------------------------------------------------------------------
 
     async def reporter_at(self, step: GrievanceStep, language: str) -> SimUser:
-        """A new account starts a report (anonymous, about water) and stops at the place or the description."""
-        user = self.user(self._next_reporter, "Reporter", language)
-        self._next_reporter += 1
-        await self.type(user, "/grievance")
-        await self.tap(user, LANGUAGES[language])
-        await self.tap(user, _("🕶 Anonymously"))
-        await self.tap(user, GRIEVANCE_CATEGORY_NAMES["water"])
+        """A new account that started a report (anonymous, about water), at the place or the description."""
+        waiting = self._fresh_reporters.setdefault(language, deque())
+        if not waiting:
+            users = [self.reporter_account(language) for _ in range(SEATS_AT_ONCE)]
+            steps = [LANGUAGES[language], label(_("🕶 Anonymously"), language),
+                     label(GRIEVANCE_CATEGORY_NAMES["water"], language)]
+            await self._all(users, lambda user, _none: user.send_command("/grievance"), [None] * len(users))
+            for button in steps:
+                await self._all(users, lambda user, text: user.press(text), [button] * len(users))
+            waiting.extend(users)
+        user = waiting.popleft()
         if step is GrievanceStep.DESCRIPTION:
             await self.tap(user, REGIONS[0])
         return user
@@ -594,9 +649,15 @@ class World:
         return self.standin.messages(user.user_id)
 
     def last_own_message(self, user: SimUser) -> int:
-        """The id of the latest message this account sent (a text or a command), to edit it."""
-        return next(event.message_id for event in reversed(self.standin.events(user.user_id))
-                    if event.kind in {"user_text", "user_command"} and event.message_id is not None)
+        """The id of the latest message this account sent (a text or a command), to edit it: one still in the chat,
+        else one the bot deleted once it was saved (the edit was made just before)."""
+        events = self.standin.events(user.user_id)
+        deleted = {event.message_id for event in events if event.kind == "user_delete"}
+        sent = [event.message_id for event in events if event.kind in {"user_text", "user_command"}]
+        live = [message_id for message_id in sent if message_id not in deleted]
+        found = (live or sent)[-1]
+        assert found is not None
+        return found
 
     def latest_bot_message(self, user: SimUser) -> int:
         live = [message for message in self.messages(user) if not message.deleted]
@@ -634,13 +695,12 @@ async def _plant_canaries(world: World) -> None:
     await world.type(victim, f"Notre position {position}")
     await world.tap(victim, CATEGORY_NAMES[InterestCategory.LIVELIHOOD])
     await world.tap(victim, _("Done"))
-    await world.type(victim, f"Nos raisons {words}")
-    await world.type(victim, f"/note {note}")
+    await world.type_all(victim, [f"Nos raisons {words}", f"/note {note}"])
     party_secrets = frozenset({VICTIM, MEDIATOR_ID})
     world.canaries.update(dict.fromkeys([position, words, note], party_secrets))
 
     title = _canary("CASE")
-    secret_tokens = await world.new_case(["North bank", "South bank"], title=title)
+    secret_tokens = await world.new_case(["North bank", "South bank"], title=title, scale=False)
     world.canaries.update(dict.fromkeys([title, *secret_tokens.values()], frozenset({MEDIATOR_ID})))
 
     reporter = world.user(GRIEVANCE_VICTIM, "Reporter")
@@ -691,6 +751,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory, figures: dict[str, str
 
 STATIONS = ["position", "interest words", "range", "note to the mediator", "case title", "issue", "option",
             "grievance description", "grievance place"]
+# Edits, button presses and files are never read as answers, whatever the step: they go to one step of each flow.
+ONE_STEP_PER_FLOW = ["position", "issue", "grievance description"]
 
 
 # What every test must leave true ------------------------------------------------------------------------------
@@ -712,16 +774,17 @@ def _without_surrogates(text: str) -> str:
     return "".join(char for char in text if not 0xD800 <= ord(char) <= 0xDFFF)
 
 
-def _typed_needles(standin: BotApiStandIn) -> dict[str, dict[str, bytes]]:
-    """Everything typed (8 characters or more, with a letter), as the log scanner looks for it."""
-    needles = {}
-    for event in standin.events():
-        if event.kind not in {"user_text", "user_command"}:
-            continue
-        text = _without_surrogates(event.text if event.kind == "user_text" else event.text.partition(" ")[2]).strip()
-        if len(text) >= 8 and any(char.isalpha() for char in text):
-            needles[f"typed text {text[:40]!r}"] = text_forms(text)
-    return needles
+def _typed_needles(world: World) -> dict[str, dict[str, bytes]]:
+    """Everything typed so far (8 characters or more, with a letter), as the log scanner looks for it."""
+    events = world.standin.events()
+    for event in events[world.typed_events:]:
+        if event.kind in {"user_text", "user_command"}:
+            typed = event.text if event.kind == "user_text" else event.text.partition(" ")[2]
+            text = _without_surrogates(typed).strip()
+            if len(text) >= 8 and any(char.isalpha() for char in text):
+                world.typed[f"typed text {text[:40]!r}"] = text_forms(text)
+    world.typed_events = len(events)
+    return world.typed
 
 
 @dataclass(frozen=True)
@@ -769,15 +832,19 @@ def problems(world: World, since: Mark) -> list[str]:
                   if chat_id not in owners and canary in received]
     logged = world.log.buffer.getvalue()[since.log:]
     found += [f"log: {line}" for line in logged.splitlines() if " ERROR " in line or " CRITICAL " in line]
-    needles = {f"canary {canary}": text_forms(canary) for canary in world.canaries} | _typed_needles(world.standin)
+    needles = {f"canary {canary}": text_forms(canary) for canary in world.canaries} | _typed_needles(world)
     found += [f"log holds {leak}" for leak in [*world.log.scan(logged), *find_leaks({"the log": logged.encode()},
                                                                                    needles)]]
     return found
 
 
 @pytest.fixture(autouse=True)
-def audited(world: World) -> Iterator[None]:
-    """After each test: every call accepted with previews off, nothing crashed, nothing leaked."""
+def audited(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the shared bot: every call accepted with previews off, nothing crashed, nothing leaked."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    world: World = request.getfixturevalue("world")
     start = mark(world)
     world.allowed_failures = []
     yield
@@ -825,25 +892,30 @@ async def _send_one(world: World, station: Station, variant: Variant) -> None:
     assert seen(replies[0]) not in {says(text, station.language) for text in INVALID_INPUT.values()}
     assert variant.keeps is not None
     assert station.holds(await station.stored_texts(), variant.keeps)
-    _quoted_safely(world, variant.keeps, sent_at)
+    quotes = _quoted_safely(world, variant.keeps, sent_at)
+    assert quotes or not station.quotes_back
 
 
-def _quoted_safely(world: World, text: str, since_event: int) -> None:
-    """Wherever the bot quoted ``text`` since then, it did so escaped and inside its own isolates."""
+def _quoted_safely(world: World, text: str, since_event: int) -> int:
+    """Wherever the bot quoted ``text`` since then, it did so escaped and inside its own isolates; how often."""
     quoted = f"{_FSI}{html.escape(text, quote=False)}{_PDI}"
+    quotes = 0
     for event in world.standin.events()[since_event:]:
         if event.kind not in {"bot_message", "bot_edit"} or text not in event.text:
             continue
         message = next(m for m in world.standin.messages(event.chat_id) if m.message_id == event.message_id)
         assert quoted in (message.html or ""), f"quoted without escaping or isolation in chat {event.chat_id}"
+        quotes += 1
+    return quotes
 
 
 @pytest.mark.parametrize("station_name", STATIONS)
 @pytest.mark.parametrize("item", list(TEXT_ITEMS))
 async def test_hostile_text(world: World, item: str, station_name: str) -> None:
-    """Sent as a message, as an edit of an earlier message and as button data, each variant of the item gets a
-    clear reply in the sender's language and changes nothing, or (when cleaning leaves a fair answer) is stored
-    exactly as cleaned and quoted back escaped; an edit is never read, forged button data is refused."""
+    """Sent as a message (and, at one step of each flow, as an edit of an earlier message and as button data),
+    each variant of the item gets a clear reply in the sender's language and changes nothing, or, when cleaning
+    leaves a fair answer, is stored exactly as cleaned and quoted back escaped; an edit is never read, forged
+    button data is refused."""
     station = world.stations[station_name]
     user = await station.ready()
     variants = TEXT_ITEMS[item]
@@ -851,7 +923,7 @@ async def test_hostile_text(world: World, item: str, station_name: str) -> None:
     earlier = world.last_own_message(user)
     on_screen = world.latest_bot_message(user)
     sends: list[tuple[Callable[[], int], Text | None]] = []
-    for variant in variants:
+    for variant in variants if station_name in ONE_STEP_PER_FLOW else ():
         sends.append((lambda raw=variant.raw: user.edit_text(earlier, raw), EDITED))
         sends.append((lambda raw=variant.raw: user.press_data(button_data(raw), on_screen), None))
     refused = [variant for variant in variants if station.refusal(variant, stored) is not None]
@@ -860,6 +932,65 @@ async def test_hostile_text(world: World, item: str, station_name: str) -> None:
     for variant in variants:
         if variant not in refused:
             await _send_one(world, station, variant)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database (skipped when no server answers, failed under CI=true)."""
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=2)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {type(error).__name__}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the PostgreSQL backend must be tested, not skipped)")
+        pytest.skip(reason)
+    name = f"caucus_test_{secrets.token_hex(8)}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        await upgrade_async(url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.mark.postgres
+async def test_nul_and_lone_surrogates_on_postgresql(postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL refuses NUL in text and UTF-8 cannot carry a lone surrogate: typed as answers, as command
+    arguments or as button data, they still get the usual replies there, and nothing fails."""
+    with BotApiStandIn() as standin:
+        settings = Settings(token="1:unused", master_key=MasterKey.generate(), database_url=postgres_url,
+                            mediator_ids=frozenset({MEDIATOR_ID}))
+        local = LocalBot(standin, settings)
+        await local.start()
+        try:
+            mediator = standin.user(MEDIATOR_ID, "Mediator", "en")
+            mediator.send_command("/newcase")
+            await local.settle()
+            on_screen = mediator.last_message()
+            assert on_screen is not None
+            before = len(standin.messages(MEDIATOR_ID))
+            sends = [lambda: mediator.send_text("\x00\ud800"), lambda: mediator.edit_text(1, "\x00"),
+                     lambda: mediator.send_command("/status", "\x00\ud800"),
+                     lambda: mediator.send_command("/start", "\x00token\ud800"),
+                     lambda: mediator.send_command("/track", "\x00"),
+                     lambda: mediator.press_data("\x00", on_screen.message_id),
+                     lambda: mediator.press_data("\ud800", on_screen.message_id),
+                     lambda: mediator.send_text("Wa\x00ter \ud800rights")]
+            for send in sends:
+                send()
+            await local.settle()
+            replies = [seen(m) for m in standin.messages(MEDIATOR_ID)[before:]]
+            assert replies[:5] == [says(text, "en") for text in (EMPTY, EDITED, NO_SUCH_CASE, INVITE_REFUSED,
+                                                                  NO_SUCH_REPORT)]
+            async with local.bot.store.transaction() as tx:
+                assert tx is not None
+                assert (await tx.cases_of(MEDIATOR_ID))[0].title == "Water rights"
+            assert [call.description for call in standin.calls() if not call.ok] == []
+            assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+        finally:
+            await local.stop()
 
 
 # The other items, in the order of SECURITY.md --------------------------------------------------------------------
@@ -903,8 +1034,7 @@ async def test_forged_or_stale_callback_data(world: World) -> None:
 async def test_double_taps_within_milliseconds(world: World) -> None:
     """Two taps before the bot answered the first act once: one language, one consent, a category chosen (not
     chosen and unchosen), one set of invitations, one report; the second tap gets the stale-button pop-up."""
-    user = world.user(world._next_party, "Hostile", PARTY_LANGUAGE)
-    world._next_party += 1
+    user = world.party_account()
     await world.type(user, f"/start {await world.free_token()}")
     first, second = user.press(LANGUAGES[PARTY_LANGUAGE]), user.press(LANGUAGES[PARTY_LANGUAGE])
     await world.settle()
@@ -919,7 +1049,8 @@ async def test_double_taps_within_milliseconds(world: World) -> None:
     assert conversation.step is CaucusStep.POSITION
     for late in (second, decline):
         assert world.standin.callback_answer(late) == pop_up(STALE, PARTY_LANGUAGE)
-    assert world.standin.callback_answer(first) is None and world.standin.callback_answer(agree) is None
+    assert world.standin.callback_answer(first) is None
+    assert world.standin.callback_answer(agree) is None
     seat = Seat(user, state.active_id, case_id)
     await world.advance(seat, CaucusStep.INTEREST_CATEGORIES)
     land = label(CATEGORY_NAMES[InterestCategory.LAND], PARTY_LANGUAGE)
@@ -927,48 +1058,39 @@ async def test_double_taps_within_milliseconds(world: World) -> None:
     user.press(land)
     await world.settle()
     async with world.transaction() as tx:
-        interests = (await tx.load_caucus(seat.seat_id)).answers.interests[ISSUE_IDS[case_id][0]]
+        interests = (await tx.load_caucus(seat.seat_id)).answers.interests[world.issue_ids[case_id][0]]
     assert interests.categories == [InterestCategory.LAND]
     world.spare.append(seat)
 
     mediator = world.user(TAP_MEDIATOR, "Mediator")
-    for text in ("/newcase", "Double taps", "Water", "Land"):
-        await world.type(mediator, text)
-    await world.tap(mediator, _("Done adding issues"))
-    for text in ("East", "West"):
-        await world.type(mediator, text)
-    await world.tap(mediator, _("Done adding parties"))
+    await world.draft(mediator, "Double taps", ["East", "West"])
     create = label(_("✅ Create the invitations"), "en")
     before = len(world.messages(mediator))
-    mediator.press(create)
-    mediator.press(create)
+    taps = [mediator.press(create), mediator.press(create)]
     await world.settle()
     invitations = [m for m in world.messages(mediator)[before:] if "https://t.me/" in m.text]
     assert len(invitations) == 2
+    assert world.standin.callback_answer(taps[1]) == pop_up(STALE, "en")
 
-    reporter = world.user(world._next_reporter, "Reporter")
-    world._next_reporter += 1
+    reporter = world.reporter_account()
     actions = grievance_actions(reporter, GrievanceScript(language="en", category="land", region=REGIONS[0],
                                                           description=("The fence blocks the road",),
                                                           urgency=Urgency.ROUTINE))
     for action in actions[:-1]:
         action()
         await world.settle()
-    before = len(world.messages(reporter))
-    actions[-1]()
-    actions[-1]()
+    taps = [actions[-1](), actions[-1]()]
     await world.settle()
     async with world.transaction() as tx:
         assert len(await tx.own_grievances(reporter.user_id)) == 1
-    assert len(world.messages(reporter)[before:]) >= 1
+    assert world.standin.callback_answer(taps[1]) == pop_up(STALE, "en")  # type: ignore[arg-type]
 
 
 async def test_replayed_or_shared_invite_links(world: World) -> None:
     """A link shared with a second account opens the seat for the first only; a link with something added, cut or
     changed opens nothing; each refusal is the same sentence, and the seat stays free for its owner."""
     token = await world.free_token()
-    first, second = world.user(world._next_party, "First", "en"), world.user(world._next_party + 1, "Second", "en")
-    world._next_party += 2
+    first, second = world.party_account("First", "en"), world.party_account("Second", "en")
     first.send_command("/start", token)
     second.send_command("/start", token)
     await world.settle()
@@ -981,7 +1103,7 @@ async def test_replayed_or_shared_invite_links(world: World) -> None:
     free = await world.free_token()
     stranger = world.user(STRANGER, "Stranger", "en")
     forms = [free + "\u200b", free.upper() if free.upper() != free else free.lower(), free[:-1], "\x00" + free,
-             free + "\ud800", "\u202e" + free, free + " " + free, "' OR '1'='1", "../" * 20, "A" * 64, "A" * 65,
+             free + "\ud800", "\u202e" + free, free + free, "' OR '1'='1", "../" * 20, "A" * 64, "A" * 65,
              "grievance\u200b", "<b>" + free + "</b>"]
     before = len(world.messages(stranger))
     for form in forms:
@@ -989,8 +1111,7 @@ async def test_replayed_or_shared_invite_links(world: World) -> None:
     world.hostile_updates += len(forms)
     await world.settle()
     assert [seen(m) for m in world.messages(stranger)[before:]] == [says(INVITE_REFUSED, "en")] * len(forms)
-    owner = world.user(world._next_party, "Owner", "en")
-    world._next_party += 1
+    owner = world.party_account("Owner", "en")
     await world.type(owner, f"/start {free}")
     assert LANGUAGES[PARTY_LANGUAGE] in owner.buttons()
     world.spare.append(Seat(owner, *(await _seat_of(world, owner))))
@@ -1006,18 +1127,16 @@ async def _seat_of(world: World, user: SimUser) -> tuple[str, str]:
 async def test_one_account_trying_to_take_two_seats(world: World) -> None:
     """Two links opened by one account within milliseconds: the first seat only; the second link is refused
     with the usual sentence and stays free for its own party."""
-    user = world.user(world._next_party, "Greedy", "en")
-    world._next_party += 1
-    one, two = await world.free_token(), await world.free_token()
+    user = world.party_account("Greedy", "en")
+    one, two = await world.free_tokens(2)
     user.send_command("/start", one)
     user.send_command("/start", two)
     await world.settle()
     assert seen(user.last_message()) == says(INVITE_REFUSED, "en")  # type: ignore[arg-type]
-    rightful = world.user(world._next_party, "Rightful", "en")
-    world._next_party += 1
+    rightful = world.party_account("Rightful", "en")
     await world.type(rightful, f"/start {two}")
     assert LANGUAGES[PARTY_LANGUAGE] in rightful.buttons()
-    seat_id, case_id = await _seat_of(world, user)
+    seat_id, _case_id = await _seat_of(world, user)
     async with world.transaction() as tx:
         assert (await tx.load_caucus(seat_id)).step is CaucusStep.LANGUAGE
 
@@ -1065,14 +1184,13 @@ async def test_edited_messages(world: World) -> None:
         (lambda: user.edit_text(help_message, "/note secret"), EDITED),
     ]
     await _batch(world, station, user, sends)
-    world.tokens.appendleft(other)  # still free
     world.spare.append(seat)
 
 
-@pytest.mark.parametrize("station_name", STATIONS)
+@pytest.mark.parametrize("station_name", ONE_STEP_PER_FLOW)
 async def test_photos_documents_locations_contacts_voice_where_not_expected(world: World, station_name: str) -> None:
-    """Where text is asked for, a sticker, a photo, a document, a location, a contact or a voice message each
-    get "I can only read text messages here" and change nothing; nothing about the file is kept."""
+    """Where text is asked for (a step of each flow), a sticker, a photo, a document, a location, a contact or a
+    voice message each get "I can only read text messages here" and change nothing; no file is even fetched."""
     station = world.stations[station_name]
     user = await station.ready()
     before_state = await station.snapshot()
@@ -1091,7 +1209,7 @@ async def test_photos_documents_locations_contacts_voice_where_not_expected(worl
 
 
 async def test_floods_of_messages(world: World) -> None:
-    """A burst of 150 hostile messages, edits and unknown commands from one account: each is answered, in order, nothing
+    """A burst of 60 hostile messages, edits and unknown commands from one account: each is answered, in order, nothing
     changes, and another person writing in the middle of it is answered too."""
     station = world.stations["position"]
     user = await station.ready()
@@ -1104,8 +1222,8 @@ async def test_floods_of_messages(world: World) -> None:
         (lambda: user.send_command("/frobnicate"), UNKNOWN_COMMAND),
         (lambda: user.send_text("\x00\ud800"), EMPTY),
     ]
-    flood = pattern * 30
-    flood.insert(75, (lambda: bystander.send_command("/privacy"), None))  # someone else, mid-flood
+    flood = pattern * 12
+    flood.insert(30, (lambda: bystander.send_command("/privacy"), None))  # someone else, mid-flood
     before = len(world.messages(bystander))
     before_state = await station.snapshot()
     before_own = len(world.messages(user))
@@ -1128,15 +1246,18 @@ async def test_the_bot_added_to_a_group(world: World) -> None:
     group = {"id": -100500, "type": "supergroup", "title": "Valley"}
     channel = {"id": -100600, "type": "channel", "title": "News"}
     world.groups.update({group["id"], channel["id"]})
+    status = f"/status@{world.standin.username}"
+    # Messages queued before the bot left make it leave again; Telegram then says it is no longer a member.
+    world.allowed_failures.append(lambda call: call.method == "leaveChat"
+                                  and "not a member" in (call.description or ""))
     updates: list[dict[str, Any]] = [
         {"my_chat_member": {"chat": group, "from": someone, "date": now,
                             "old_chat_member": {"status": "left", "user": bot_user},
                             "new_chat_member": {"status": "member", "user": bot_user}}},
         {"message": {"message_id": 1, "date": now, "chat": group, "from": someone, "text": f"/start {token}",
                      "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}},
-        {"message": {"message_id": 2, "date": now, "chat": group, "from": someone,
-                     "text": f"/status@{world.standin.username} {world.short_id}",
-                     "entities": [{"type": "bot_command", "offset": 0, "length": 7 + len(world.standin.username) + 1}]}},
+        {"message": {"message_id": 2, "date": now, "chat": group, "from": someone, "text": f"{status} {world.short_id}",
+                     "entities": [{"type": "bot_command", "offset": 0, "length": len(status)}]}},
         {"message": {"message_id": 3, "date": now, "chat": group, "from": someone, "text": "<b>hello</b> bot"}},
         {"channel_post": {"message_id": 1, "date": now, "chat": channel, "text": "/help"}},
     ]
@@ -1149,14 +1270,15 @@ async def test_the_bot_added_to_a_group(world: World) -> None:
     assert {group["id"], channel["id"]} <= set(left)
     for chat in (group, channel):
         assert world.standin.messages(chat["id"]) == []
-    world.tokens.appendleft(token)  # still free: the group's /start took nothing
+    owner = world.party_account("Owner", "en")  # the group's /start took nothing: the seat is still free
+    await world.type(owner, f"/start {token}")
+    assert LANGUAGES[PARTY_LANGUAGE] in owner.buttons()
 
 
 async def test_the_same_update_delivered_three_times(world: World) -> None:
     """An invite, a typed answer and a button, each delivered three times: one seat, one join notice to the
     mediator, one receipt, one category chosen."""
-    user = world.user(world._next_party, "Thrice", PARTY_LANGUAGE)
-    world._next_party += 1
+    user = world.party_account("Thrice")
     mediator = world.standin.user(MEDIATOR_ID)
     notices = len(world.messages(mediator))
 
@@ -1177,8 +1299,8 @@ async def test_the_same_update_delivered_three_times(world: World) -> None:
     await thrice(user.press(label(CATEGORY_NAMES[InterestCategory.LAND], PARTY_LANGUAGE)))
     async with world.transaction() as tx:
         conversation: CaucusConversation = await tx.load_caucus(seat.seat_id)
-    assert conversation.answers.interests[ISSUE_IDS[seat.case_id][0]].categories == [InterestCategory.LAND]
-    assert conversation.answers.positions[ISSUE_IDS[seat.case_id][0]] == "Notre position, une seule fois"
+    assert conversation.answers.interests[world.issue_ids[seat.case_id][0]].categories == [InterestCategory.LAND]
+    assert conversation.answers.positions[world.issue_ids[seat.case_id][0]] == "Notre position, une seule fois"
     world.spare.append(seat)
 
 
@@ -1217,7 +1339,7 @@ async def test_a_user_who_blocked_the_bot(world: World) -> None:
 
 
 async def test_a_backlog_after_hours_of_downtime(world: World) -> None:
-    """Updates from 25 mediators queued during three hours of downtime (150, more than one getUpdates batch,
+    """Updates from 17 mediators queued during three hours of downtime (102, more than one getUpdates batch,
     interleaved between chats): after the restart each is handled once and in order within its chat: every
     draft has its title and its issues in the order typed, and every reply came in order."""
     await world.local.stop()
@@ -1276,8 +1398,6 @@ async def test_unknown_update_types(world: World) -> None:
     assert len(world.messages(stranger)) == before + 1
 
 
-@pytest.mark.xfail(strict=True, reason="bot/application.py: Polling catches only network errors around getUpdates; "
-                   "an update python-telegram-bot cannot parse ends the polling task, and nobody is answered again")
 async def test_an_update_python_telegram_bot_cannot_parse(tmp_path: Path) -> None:
     """A known kind of update in a shape python-telegram-bot refuses (a poll without a field that a newer Bot API
     requires) is skipped, and the bot goes on answering everyone else."""
@@ -1292,34 +1412,30 @@ async def test_an_update_python_telegram_bot_cannot_parse(tmp_path: Path) -> Non
                                              "allows_multiple_answers": False}})
             user = standin.user(STRANGER, "Stranger", "en")
             user.send_command("/help")
-            await local.settle(within=5)
+            await local.settle(within=2)
             assert standin.messages(STRANGER)
         finally:
-            with contextlib.suppress(Exception):  # today the dead polling task raises its error here
-                await local.stop()
+            await local.stop()
 
 
 @pytest.mark.parametrize("item", list(TEXT_ITEMS))
 async def test_hostile_text_as_command_arguments(world: World, item: str) -> None:
-    """Each variant as the argument of /start, /status, /track and /timezone gets that command's usual refusal
-    (an invite that cannot be used, a case or report that is not found, a time zone not understood)."""
+    """Each variant as the argument of /start, /status and /track gets that command's usual refusal:
+    an invitation that cannot be used, a case or a report that is not found."""
     mediator = world.user(ARGS_MEDIATOR, "Other mediator", "en")
     stranger = world.user(STRANGER, "Stranger", "en")
-    for variant in TEXT_ITEMS[item]:
-        argument = variant.raw[:4000]
-        for user, command, expected in ((stranger, "/start", INVITE_REFUSED), (mediator, "/status", NO_SUCH_CASE),
-                                        (stranger, "/track", NO_SUCH_REPORT)):
-            if not argument.split():
-                continue  # without an argument these commands do something else
-            before = len(world.messages(user))
+    arguments = [variant.raw[:4000] for variant in TEXT_ITEMS[item] if variant.raw.split()]
+    expected: dict[SimUser, list[str]] = {mediator: [], stranger: []}
+    before = {user: len(world.messages(user)) for user in expected}
+    for argument in arguments:  # without an argument these commands do something else
+        for user, command, reply in ((stranger, "/start", INVITE_REFUSED), (mediator, "/status", NO_SUCH_CASE),
+                                     (stranger, "/track", NO_SUCH_REPORT)):
             user.send_command(command, argument)
-            world.hostile_updates += 1
-            await world.settle()
-            assert [seen(m) for m in world.messages(user)[before:]][:1] == [says(expected, "en")], command
-        before = len(world.messages(stranger))
-        stranger.send_command("/timezone", argument)
-        await world.settle()
-        assert world.messages(stranger)[before:], "/timezone"
+            expected[user].append(says(reply, "en"))
+    world.hostile_updates += 3 * len(arguments)
+    await world.settle()
+    for user, replies in expected.items():
+        assert [seen(m) for m in world.messages(user)[before[user]:]] == replies
 
 
 # Random text --------------------------------------------------------------------------------------------------
@@ -1354,12 +1470,13 @@ async def _random_text_at(world: World, station: Station, raw: str) -> None:
         assert len(replies) == 1
         assert replies[0] in refusals
     else:
-        stored = station.clean(raw)
+        # What arrives: JSON joins an escaped surrogate pair ("\\ud800\\udfff") into one character.
+        stored = station.clean(json.loads(json.dumps(raw)))
         assert station.holds(await station.stored_texts(), stored)
         assert stored == unicodedata.normalize("NFC", stored)
         assert not any(unicodedata.category(c) in {"Cs", "Cc"} and c not in "\n\t" for c in stored)
         assert not re.search("[\u202a-\u202e\u2066-\u2069]", stored)
-        assert 0 < len(stored) <= station.limit and not stored.isspace()
+        assert 0 < len(stored) <= station.limit
     assert problems(world, start) == []
 
 
@@ -1371,7 +1488,7 @@ async def test_random_text_at_every_step_that_reads_text(world: World) -> None:
     def run(coroutine: Awaitable[None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=120)  # type: ignore[arg-type]
 
-    @settings(max_examples=60, deadline=None, database=None,
+    @settings(max_examples=25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
     @given(station=st.sampled_from(_PROPERTY_STATIONS), raw=_RANDOM_TEXT.filter(bool))
     def property_holds(station: str, raw: str) -> None:
