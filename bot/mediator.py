@@ -458,7 +458,7 @@ async def _close_case(turn: Turn, case_id: str, _argument: str, message_id: int 
         "Close this case? Parties can no longer answer. Everything in it is kept {days} day after closing, "
         "then erased for good.",
         "Close this case? Parties can no longer answer. Everything in it is kept {days} days after closing, "
-        "then erased for good.", days), "close_case_yes"), edit=message_id)
+        "then erased for good.", days, days=days), "close_case_yes"), edit=message_id)
 
 
 async def _close_case_yes(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
@@ -470,7 +470,7 @@ async def _close_case_yes(turn: Turn, case_id: str, _argument: str, message_id: 
             "The mediator has closed this case. Thank you for taking part. What you answered is kept {days} day "
             "and then erased; /forget erases it now.",
             "The mediator has closed this case. Thank you for taking part. What you answered is kept {days} days "
-            "and then erased; /forget erases it now.", days)))
+            "and then erased; /forget erases it now.", days, days=days)))
     await turn.tx.close_case(case_id)
     await show_menu(turn, case_id, edit=message_id)
 
