@@ -20,13 +20,14 @@ from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
 from storage.errors import KeyDestroyedError
+from storage.parts import TransactionPart
 from storage.tables import BlockedChat, Button, ChatMessage, OutboxMessage, ProcessedUpdate, new_id, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from storage.crypto import KeyRing
-    from storage.repository import Store, _Keys
+    from storage.repository import _Keys
 
 __all__ = ["DELETABLE_FOR", "ChatRepository", "OutboxStore", "OutgoingMessage"]
 
@@ -61,12 +62,9 @@ def _outbox_context(row: OutboxMessage) -> FieldContext:
     return FieldContext("outbox", row.id, "", "", "payload")
 
 
-class ChatRepository:
+class ChatRepository(TransactionPart):
     """The outbox and chat part of a transaction (see `storage.repository.Transaction`)."""
 
-    store: Store
-    session: AsyncSession
-    _keys: _Keys
     _system_key_id: str
 
     async def enqueue(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 
@@ -25,12 +25,12 @@ from flows.grievance import (
 from flows.machines import GrievanceStatus, GrievanceStep
 from storage.crypto import FieldCipher, FieldContext
 from storage.errors import KeyDestroyedError
+from storage.parts import TransactionPart
 from storage.tables import Button, GrievanceEvent, GrievanceRow, OutboxMessage, new_id, utcnow
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
 
-    from storage.repository import Store, _Keys
+    pass
 
 __all__ = ["GrievanceContact", "GrievanceRepository"]
 
@@ -45,19 +45,9 @@ class GrievanceContact:
     key_id: str
 
 
-class GrievanceRepository:
+class GrievanceRepository(TransactionPart):
     """The grievance part of a transaction (see `storage.repository.Transaction`)."""
 
-    store: Store
-    session: AsyncSession
-    _keys: _Keys
-
-    async def _locked(self, model: type[Any], row_id: str) -> Any:  # pragma: no cover - Transaction's
-        raise NotImplementedError
-
-    async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
-                    **detail: Any) -> None:  # pragma: no cover - Transaction's
-        raise NotImplementedError
 
     async def _grievance_row(self, grievance_id: str, *, lock: bool = False) -> GrievanceRow:
         row = await (self._locked(GrievanceRow, grievance_id) if lock else self.session.get(GrievanceRow, grievance_id))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
 from flows.machines import CaseStage
 from storage.errors import StorageError
+from storage.parts import TransactionPart
 from storage.tables import (
     Answer,
     Button,
@@ -32,9 +33,8 @@ from storage.tables import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
 
-    from storage.repository import Store, _Keys
+    from storage.repository import Store
 
 __all__ = ["PurgeCounts", "RetentionRepository", "purge_expired"]
 
@@ -47,19 +47,9 @@ class PurgeCounts:
     grievances: int
 
 
-class RetentionRepository:
+class RetentionRepository(TransactionPart):
     """The closing and erasing part of a transaction (see `storage.repository.Transaction`)."""
 
-    store: Store
-    session: AsyncSession
-    _keys: _Keys
-
-    async def _locked(self, model: type[Any], row_id: str) -> Any:  # pragma: no cover - Transaction's
-        raise NotImplementedError
-
-    async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
-                    **detail: Any) -> None:  # pragma: no cover - Transaction's
-        raise NotImplementedError
 
     async def advance_case(self, case_id: str, trigger: str) -> CaseStage:  # pragma: no cover - Transaction's
         raise NotImplementedError

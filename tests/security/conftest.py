@@ -9,7 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from bot.standin import BotApiStandIn
+
+# The real bot against the Bot API stand-in, as in the end-to-end tests (a module's own `settings` takes precedence).
+from tests.e2e.conftest import local, standin  # noqa: F401
 from tests.security.sessions import Session, plan_cases, run_session
+
+# An empty, migrated database on each backend, as in the storage contract suite (PostgreSQL skipped with the reason
+# when none answers, and failing under CI=true).
+from tests.storage.conftest import database  # noqa: F401
 
 FIGURES: dict[str, str] = {}
 
@@ -37,5 +44,5 @@ SESSION_FIRST_USER = 6_200_000_000  # above 2**32, like the ids of recent accoun
 def mediation_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     """Cases of 2 to 4 parties drawn from a fixed seed, played through the real bot with grievances alongside."""
     cases = plan_cases(SESSION_SEED, SESSION_PARTY_COUNTS, first_user=SESSION_FIRST_USER)
-    with BotApiStandIn() as standin:
-        yield asyncio.run(run_session(tmp_path_factory.mktemp("session"), standin, cases))
+    with BotApiStandIn() as server:
+        yield asyncio.run(run_session(tmp_path_factory.mktemp("session"), server, cases))

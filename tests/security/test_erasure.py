@@ -4,7 +4,6 @@ closing and erasing a case, and the retention purge of closed cases and grievanc
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,22 +47,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(token="1:unused", master_key=MasterKey.generate(), database_url=default_sqlite_url(tmp_path),
                     mediator_ids=frozenset({MEDIATOR_ID}), triage_ids=frozenset({TRIAGE_ID}),
                     retention=timedelta(days=30))
-
-
-@pytest.fixture
-async def local(standin: BotApiStandIn, settings: Settings) -> AsyncIterator[LocalBot]:
-    running = LocalBot(standin, settings)
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-def standin() -> AsyncIterator[BotApiStandIn]:
-    with BotApiStandIn() as server:
-        yield server
 
 
 def _visible_texts(standin: BotApiStandIn, chat_id: int) -> list[str]:

@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from storage.tables import DataKey
 from tests.storage.conftest import (
     MEDIATOR_ID,
     Database,
-    _postgres_database,
     answer_issues,
     seated_case,
     unit,
@@ -50,22 +48,6 @@ WORDS = ["Our cattle — سلام", "Tradition"]
 NOTE = "Please do not tell them about the loan"
 GRIEVANCE = "The pump of the village has been broken for three months"
 
-
-@pytest.fixture(params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """An empty, migrated database on each backend (PostgreSQL skipped with the reason when it does not answer)."""
-    if request.param == "sqlite":
-        path = tmp_path / "caucus.sqlite3"
-        db = Database("sqlite", f"sqlite+aiosqlite:///{path}", path)
-        await upgrade_async(db.url)
-        yield db
-        return
-    async with _postgres_database() as db:
-        await upgrade_async(db.url)
-        yield db
 
 
 @dataclass(frozen=True)
