@@ -106,7 +106,7 @@ def _readable(text: str) -> str:
 def format_transcript(title: str, events: list[ChatEvent]) -> str:
     """A participant's conversation as a readable transcript."""
     lines = [f"=== {title} ==="]
-    deleted = {"user_delete": 0, "bot_delete": 0}
+    deleted = {"bot_delete_user": 0, "bot_delete": 0}
     for event in events:
         text = _readable(event.text)
         if event.kind in deleted:  # said once per run of deletions, after the answer that caused them
@@ -131,7 +131,7 @@ def format_transcript(title: str, events: list[ChatEvent]) -> str:
 def _said_deleted(lines: list[str], deleted: dict[str, int]) -> None:
     """One line for a run of deletions (answers and screens leave the chat once saved), then start counting anew."""
     if any(deleted.values()):
-        lines.append(f"  caucus✂ deleted from the chat: {deleted['user_delete']} of yours, "
+        lines.append(f"  caucus✂ deleted from the chat: {deleted['bot_delete_user']} of yours, "
                      f"{deleted['bot_delete']} of the bot's")
         deleted.update(dict.fromkeys(deleted, 0))
 

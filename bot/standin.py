@@ -70,7 +70,7 @@ EventKind = Literal[
     "bot_message",
     "bot_edit",
     "bot_delete",
-    "user_delete",  # the bot deleted a message the user sent
+    "bot_delete_user",  # the bot deleted a message the user sent
     "bot_document",
     "bot_photo",
 ]
@@ -986,7 +986,7 @@ class _Methods:
         message_id = self._message_id(params)
         if message_id in chat.user_messages:
             chat.user_messages.discard(message_id)
-            self.core.log_event(chat.chat_id, "user_delete", "", message_id=message_id)
+            self.core.log_event(chat.chat_id, "bot_delete_user", "", message_id=message_id)
             return True
         stored = self._existing(chat, params, "delete")
         if time.time() - stored.date >= DELETABLE_FOR_S:
@@ -1008,7 +1008,7 @@ class _Methods:
         for message_id in ids:
             if message_id in chat.user_messages:
                 chat.user_messages.discard(message_id)
-                self.core.log_event(chat.chat_id, "user_delete", "", message_id=message_id)
+                self.core.log_event(chat.chat_id, "bot_delete_user", "", message_id=message_id)
                 continue
             stored = chat.bot_messages.get(message_id)
             if stored is not None and not stored.view.deleted and time.time() - stored.date < DELETABLE_FOR_S:

@@ -652,7 +652,7 @@ class World:
         """The id of the latest message this account sent (a text or a command), to edit it: one still in the chat,
         else one the bot deleted once it was saved (the edit was made just before)."""
         events = self.standin.events(user.user_id)
-        deleted = {event.message_id for event in events if event.kind == "user_delete"}
+        deleted = {event.message_id for event in events if event.kind == "bot_delete_user"}
         sent = [event.message_id for event in events if event.kind in {"user_text", "user_command"}]
         live = [message_id for message_id in sent if message_id not in deleted]
         found = (live or sent)[-1]
