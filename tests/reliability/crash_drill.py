@@ -14,6 +14,7 @@ and by bench/crash.py.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import os
@@ -22,6 +23,7 @@ import re
 import secrets
 import signal
 import sqlite3
+import statistics
 import sys
 import time
 from collections import Counter
@@ -33,6 +35,7 @@ from typing import Literal
 
 import asyncpg
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.i18n import _
@@ -47,7 +50,7 @@ from bot.scenario import (
     tap,
     type_text,
 )
-from bot.standin import BotApiStandIn
+from bot.standin import BotApiError, BotApiStandIn
 from bot.views import CATEGORY_NAMES
 from flows.model import (
     OPTIONAL_KINDS,
@@ -82,8 +85,8 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 MEDIATOR_BASE_ID = 1001
 PARTY_BASE_ID = 100_000
 READY_LINE = "Caucus is running"
-# A tag in everything the scripts type (and in party labels): S<set>C<case>P<party>.
-TAG = re.compile(r"\bS\d+C\d+P\d+\b")
+# A tag in everything the scripts type (titles S<set>C<case>, party labels and answers S<set>C<case>P<party>).
+TAG = re.compile(r"\bS\d+C\d+(?:P\d+)?\b")
 
 
 # Databases -----------------------------------------------------------------------------------------------
@@ -117,8 +120,8 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
 
 
-class OutboxProbe:
-    """Reads how many replies wait in the outbox, through a plain read-only connection of its own.
+class DatabaseProbe:
+    """Reads the bot's progress from the database, through a plain read-only connection of its own.
 
     Plain on purpose: the product's SQLite engine opens every transaction with BEGIN IMMEDIATE,
     which would make these reads queue behind the bot's writes.
@@ -128,9 +131,17 @@ class OutboxProbe:
         self._engine: AsyncEngine = create_async_engine(normalise_url(url))
 
     async def pending(self) -> int:
+        """Replies committed and not yet marked sent."""
+        return await self._count("SELECT count(*) FROM outbox WHERE status = 'pending'")
+
+    async def progress(self) -> int:
+        """Updates committed plus replies settled: grows whenever the bot gets something done."""
+        return await self._count("SELECT (SELECT count(*) FROM processed_updates) "
+                                 "+ (SELECT count(*) FROM outbox WHERE status <> 'pending')")
+
+    async def _count(self, query: str) -> int:
         async with self._engine.connect() as connection:
-            count = await connection.scalar(text("SELECT count(*) FROM outbox WHERE status = 'pending'"))
-            return int(count or 0)
+            return int(await connection.scalar(text(query)) or 0)
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -145,8 +156,8 @@ _SPARE = (
     "import bot.application\n"
     "from bot.cli import main\n"
     "print('spare', flush=True)\n"
-    "sys.stdin.readline()\n"
-    "sys.exit(main(['run']))\n"
+    "if sys.stdin.readline():\n"  # end of input: the drill is gone, so nothing to run for
+    "    sys.exit(main(['run']))\n"
 )
 
 
@@ -154,8 +165,18 @@ class BotDiedError(Exception):
     """The bot process ended by itself (a crash on restart)."""
 
 
+class NoProgressError(Exception):
+    """The bot ran but got nothing done (no update committed, no reply settled) for a long time."""
+
+
 class BotProcess:
-    """``caucusbot run`` as a child process: started, SIGKILLed, replaced; its log appended to a file."""
+    """``caucusbot run`` as a child process: started, SIGKILLed, replaced; its log appended to a file.
+
+    With warm restarts, two spares (`_SPARE`) wait with their imports done, so a replacement starts
+    at once; without, each restart is the plain command again.
+    """
+
+    SPARES = 2
 
     def __init__(self, env: dict[str, str], workdir: Path, log: Path, *, warm_restarts: bool = True) -> None:
         self._env = env
@@ -163,31 +184,32 @@ class BotProcess:
         self._log = log
         self._warm = warm_restarts
         self._process: asyncio.subprocess.Process | None = None
-        self._spare: asyncio.subprocess.Process | None = None
+        self._spares: collections.deque[asyncio.subprocess.Process] = collections.deque()
         self._ready = asyncio.Event()
         self._readers: list[asyncio.Task[None]] = []
-        self.starts = 0
+        self.start_times: list[float] = []  # from the go to "Caucus is running", per start
 
     async def start(self) -> None:
         """The first start is the plain command, ``python -m bot.cli run``."""
-        process = await self._spawn(sys.executable, "-m", "bot.cli", "run")
-        self._go(process)
-        if self._warm:
-            self._spare = await self._spawn(sys.executable, "-c", _SPARE)
+        self._go(await self._spawn("-m", "bot.cli", "run"))
+        await self._top_up()
 
     async def _spawn(self, *argv: str) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            *argv, cwd=self._workdir, env=self._env, stdin=asyncio.subprocess.PIPE,
+            sys.executable, *argv, cwd=self._workdir, env=self._env, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
+
+    async def _top_up(self) -> None:
+        while self._warm and len(self._spares) < self.SPARES:
+            self._spares.append(await self._spawn("-c", _SPARE))
 
     def _go(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
         self._ready = asyncio.Event()
-        self.starts += 1
-        self._readers.append(asyncio.create_task(self._read_log(process, self._ready)))
+        self._readers.append(asyncio.create_task(self._read_log(process, self._ready, time.monotonic())))
 
-    async def _read_log(self, process: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
+    async def _read_log(self, process: asyncio.subprocess.Process, ready: asyncio.Event, went: float) -> None:
         assert process.stderr is not None
         with self._log.open("a", encoding="utf-8") as log:
             async for raw in process.stderr:
@@ -195,6 +217,7 @@ class BotProcess:
                 log.write(line)
                 if READY_LINE in line:
                     ready.set()
+                    self.start_times.append(time.monotonic() - went)
 
     async def wait_ready(self, within: float = 60.0) -> None:
         """Until the bot says it runs; BotDiedError if it ends first."""
@@ -213,14 +236,6 @@ class BotProcess:
             raise BotDiedError(f"the bot exited with {process.returncode} before running (log: {self._log})")
         raise TimeoutError(f"the bot did not start within {within} s (log: {self._log})")
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
-
-    @property
-    def is_ready(self) -> bool:
-        return self._ready.is_set()
-
     async def kill(self) -> None:
         """SIGKILL: no handler runs, nothing is flushed or closed."""
         process = self._process
@@ -231,21 +246,21 @@ class BotProcess:
         await process.wait()
 
     async def restart(self) -> None:
-        """Start the replacement (the warm spare once its imports are done) and wait until it runs."""
-        spare, self._spare = self._spare, None
-        if spare is None:
-            self._go(await self._spawn(sys.executable, "-m", "bot.cli", "run"))
-        else:
-            assert spare.stdout is not None
-            assert spare.stdin is not None
-            await spare.stdout.readline()  # 'spare': its imports are done
-            spare.stdin.write(b"go\n")
-            await spare.stdin.drain()
-            self._go(spare)
-            self._spare = await self._spawn(sys.executable, "-c", _SPARE)
+        """Start the replacement: the oldest spare once its imports are done, else the plain command."""
+        if not self._spares:
+            self._go(await self._spawn("-m", "bot.cli", "run"))
+            return
+        spare = self._spares.popleft()
+        assert spare.stdout is not None
+        assert spare.stdin is not None
+        await spare.stdout.readline()  # 'spare': its imports are done
+        spare.stdin.write(b"go\n")
+        await spare.stdin.drain()
+        self._go(spare)
+        await self._top_up()
 
     async def stop(self) -> None:
-        """SIGTERM (the bot finishes what it has in hand), and end the spare."""
+        """SIGTERM (the bot finishes what it has in hand), and end the spares."""
         process = self._process
         if process is not None and process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -254,9 +269,10 @@ class BotProcess:
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.returncode is None:
-            spare.kill()
+        while self._spares:
+            spare = self._spares.popleft()
+            if spare.returncode is None:
+                spare.kill()
             await spare.wait()
         for reader in self._readers:
             with contextlib.suppress(Exception):
@@ -271,21 +287,31 @@ class Quiescence:
 
     Quiet means: the stand-in holds no unconfirmed update (the bot confirms only after commit) and the
     outbox holds no pending reply. One watcher samples that; ``settle`` waits for three quiet samples in
-    a row, all taken after it was called. While the bot is dead nothing is quiet, so people wait for
-    the restart as they would wait for a slow bot.
+    a row, all taken after it was called. While the bot is dead, what people sent waits unconfirmed in
+    the stand-in, so they wait for the restart as they would wait for a slow bot.
     """
 
-    def __init__(self, standin: BotApiStandIn, probe: OutboxProbe, interval: float = 0.01) -> None:
+    def __init__(self, standin: BotApiStandIn, probe: DatabaseProbe, interval: float = 0.01) -> None:
         self.standin = standin
         self._probe = probe
         self._interval = interval
         self._samples = 0
         self._streak = 0
         self._sampled = asyncio.Condition()
+        self._stopping = False
+        self._last_error = ""
+
+    def stop(self) -> None:
+        self._stopping = True
 
     async def watch(self) -> None:
-        while True:
-            quiet = self.standin.unconfirmed_count() == 0 and await self._probe.pending() == 0
+        """Sample until `stop` (a sample under way finishes: cancelling it could strand a database connection)."""
+        while not self._stopping:
+            try:
+                quiet = self.standin.unconfirmed_count() == 0 and await self._probe.pending() == 0
+            except SQLAlchemyError as error:  # the database busy or recovering: not quiet, look again
+                self._last_error = type(error).__name__
+                quiet = False
             async with self._sampled:
                 self._samples += 1
                 self._streak = self._streak + 1 if quiet else 0
@@ -299,8 +325,15 @@ class Quiescence:
             # The last three samples were quiet and all began after the call (the one under way then may not).
             return self._streak >= 3 and self._samples - called_at >= 4
 
-        async with self._sampled:
-            await asyncio.wait_for(self._sampled.wait_for(quiet_since_called), within)
+        try:
+            async with self._sampled:
+                await asyncio.wait_for(self._sampled.wait_for(quiet_since_called), within)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the bot was not done within {within} s: {self.standin.unconfirmed_count()} update(s) unconfirmed, "
+                f"{await self._probe.pending()} repl(ies) pending; {self._samples - called_at} samples since, "
+                f"last sampling error {self._last_error or 'none'}"
+            ) from None
 
 
 # Kill points -------------------------------------------------------------------------------------------
@@ -326,9 +359,11 @@ class Killer:
     - timer: a random moment up to 1 s after the bot runs;
     - update: a few milliseconds after someone sent an update (usually while it is handled);
     - reply: a few milliseconds after a reply reached a chat (usually before it is marked sent).
+
+    Each kill but ``starting`` waits until the bot got something done since the previous kill.
     """
 
-    def __init__(self, bot: BotProcess, standin: BotApiStandIn, probe: OutboxProbe, seed: int,
+    def __init__(self, bot: BotProcess, standin: BotApiStandIn, probe: DatabaseProbe, seed: int,
                  replies_seen: Callable[[], int]) -> None:
         self._bot = bot
         self._standin = standin
@@ -336,17 +371,22 @@ class Killer:
         self._rng = random.Random(seed)
         self._replies_seen = replies_seen
         self.points: list[KillPoint] = []
+        self.downtime: list[float] = []  # from a kill to the next bot running (kills during start-up excluded)
 
     async def run(self, target: int) -> None:
         mode, delay = self._draw()
+        done_at_kill = await self._probe.progress()
         while len(self.points) < target:
-            await self._moment(mode, delay)
+            await self._moment(mode, delay, done_at_kill)
             await self._bot.kill()
+            killed_at = time.monotonic()
             self.points.append(KillPoint(mode, self._standin.unconfirmed_count(), await self._probe.pending()))
+            done_at_kill = await self._probe.progress()
             await self._bot.restart()
             mode, delay = self._draw()
             if mode != "starting":
                 await self._bot.wait_ready()  # a crash on restart shows here
+                self.downtime.append(time.monotonic() - killed_at)
         await self._bot.wait_ready()
 
     def _draw(self) -> tuple[KillMode, float]:
@@ -356,17 +396,34 @@ class Killer:
                  "update": self._rng.uniform(0.0, 0.03), "reply": self._rng.uniform(0.0, 0.004)}[mode]
         return mode, delay
 
-    async def _moment(self, mode: KillMode, delay: float) -> None:
+    async def _moment(self, mode: KillMode, delay: float, done_at_kill: int) -> None:
         if mode == "starting":  # the bot was just started again
             await asyncio.sleep(delay)
             return
         await self._bot.wait_ready()
+        await self._progress_since(done_at_kill)
         if mode == "update":
             await self._until(lambda: self._standin.unconfirmed_count() > 0)
         elif mode == "reply":
             seen = self._replies_seen()
             await self._until(lambda: self._replies_seen() > seen)
         await asyncio.sleep(delay)
+
+    async def _progress_since(self, done_at_kill: int, within: float = 60.0) -> None:
+        """Until the bot got something done since the last kill (or has nothing to do).
+
+        Without this, kills aimed at its own work (a reply resent after a restart, an update
+        delivered again) could land every time before that work is recorded, and nothing would
+        move: the drill would measure its own livelock, not the bot.
+        """
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if await self._probe.progress() > done_at_kill:
+                return
+            if self._standin.unconfirmed_count() == 0 and await self._probe.pending() == 0:
+                return
+            await asyncio.sleep(0.01)
+        raise NoProgressError(f"the bot got nothing done within {within} s of a restart")
 
     @staticmethod
     async def _until(condition: Callable[[], bool], within: float = 2.0) -> None:
@@ -413,12 +470,19 @@ class PartyPlan:
 
 @dataclass
 class CasePlan:
+    """One case: its mediator, what the mediator types, and its parties."""
+
     tag: str
     mediator_id: int
     title: str
     points: bool
     parties: list[PartyPlan]
     short_id: str = ""  # known once the mediator has created it
+    stuck: list[str] = field(default_factory=list)  # scripts that could not go on, and why
+
+    @property
+    def user_ids(self) -> list[int]:
+        return [party.user_id for party in self.parties]
 
 
 @dataclass(frozen=True)
@@ -492,36 +556,54 @@ class Planner:
 
 
 async def play_case(local: Quiescence, case: CasePlan) -> None:
-    """The mediator sets the case up; then its parties go through their caucus at the same time."""
+    """The mediator sets the case up; then its parties go through their caucus at the same time.
+
+    A script that cannot go on (the button it needs is not on the latest message: a step was skipped,
+    repeated or lost) is recorded in ``case.stuck``; the others play on, and the audit shows the damage.
+    """
     standin = local.standin
     mediator = standin.user(case.mediator_id, "Mediator", "en")
-    case.short_id, tokens = await create_case(
-        local, mediator, case.title, list(ISSUES), [party.label for party in case.parties],  # type: ignore[arg-type]
-        points=case.points,
-    )
-    await asyncio.gather(*(play_party_plan(local, party, tokens[party.label]) for party in case.parties))
+    try:
+        case.short_id, tokens = await create_case(
+            local, mediator, case.title, list(ISSUES), [party.label for party in case.parties],
+            points=case.points,
+        )
+    except BotApiError as error:
+        case.stuck.append(f"{case.tag} (mediator): {error}")
+        return
+    if missing := [party.label for party in case.parties if party.label not in tokens]:
+        case.stuck.append(f"{case.tag} (mediator): no invitation for {len(missing)} part(ies)")
+        return
+
+    async def play(party: PartyPlan) -> None:
+        try:
+            await play_party_plan(local, party, tokens[party.label])
+        except BotApiError as error:
+            case.stuck.append(f"{party.tag}: {error}")
+
+    await asyncio.gather(*(play(party) for party in case.parties))
 
 
 async def play_party_plan(local: Quiescence, party: PartyPlan, token: str) -> None:
     user = local.standin.user(party.user_id, f"Party {party.tag}", party.script.language)
     script, language = party.script, party.script.language
     if party.reach != "rating":
-        await play_party(local, user, token, script, submit=party.reach == "submitted")  # type: ignore[arg-type]
+        await play_party(local, user, token, script, submit=party.reach == "submitted")
         if party.note:
             user.send_command("/note", party.note)
             await local.settle()
         return
-    await join(local, user, token, language)  # type: ignore[arg-type]
-    await answer_issue(local, user, script.answers[_SCALE_ISSUE], language)  # type: ignore[arg-type]
+    await join(local, user, token, language)
+    await answer_issue(local, user, script.answers[_SCALE_ISSUE], language)
     answer = script.answers[_OPTIONS_ISSUE]
-    await type_text(local, user, answer.position)  # type: ignore[arg-type]
+    await type_text(local, user, answer.position)
     for category in answer.categories:
-        await tap(local, user, CATEGORY_NAMES[category], language)  # type: ignore[arg-type]
-    await tap(local, user, _("Done"), language)  # type: ignore[arg-type]
-    await type_text(local, user, answer.words)  # type: ignore[arg-type]
-    await tap(local, user, _("💡 Suggest an option"), language)  # type: ignore[arg-type]
+        await tap(local, user, CATEGORY_NAMES[category], language)
+    await tap(local, user, _("Done"), language)
+    await type_text(local, user, answer.words)
+    await tap(local, user, _("💡 Suggest an option"), language)
     assert party.suggestion is not None
-    await type_text(local, user, party.suggestion)  # type: ignore[arg-type]
+    await type_text(local, user, party.suggestion)
 
 
 # The audit ------------------------------------------------------------------------------------------------
@@ -591,6 +673,7 @@ class Auditor:
     def __init__(self, url: str, master_key: MasterKey) -> None:
         self._url = url
         self._master_key = master_key
+        self._answer_rows = 0  # one row per answered item, over every seat checked
         self.audit = Audit()
 
     async def run(self, cases: list[CasePlan], user_updates: int) -> Audit:
@@ -606,8 +689,23 @@ class Auditor:
                     await self._check_case(tx, store, case)
         finally:
             await store.engine.dispose()
+        self._check_totals(cases)
         self._check_integrity()
         return self.audit
+
+    def _check_totals(self, cases: list[CasePlan]) -> None:
+        """Rows per kind, over the whole database, against what the scripts did."""
+        parties = [party for case in cases for party in case.parties]
+        planned = {
+            "cases": len(cases), "seats": len(parties), "answers": self._answer_rows,
+            "notes": sum(party.note is not None for party in parties),
+            "suggestions": sum(party.suggestion is not None for party in parties),
+        }
+        for kind, count in planned.items():
+            stored = self.audit.rows[kind]
+            if stored != count:
+                bucket = self.audit.duplicated if stored > count else self.audit.lost
+                bucket.append(f"{stored} {kind} rows stored for {count} in the scripts")
 
     async def _count_rows(self, tx: Transaction) -> None:
         for name, table in (("cases", Case), ("seats", Seat), ("answers", Answer), ("notes", NoteRow),
@@ -648,7 +746,7 @@ class Auditor:
         typed = [info.title == case.title]
         for issue, setup in zip(issues, ISSUES, strict=True):
             typed.append(issue.title == setup.title)
-            typed += [option.text == wanted for option, wanted in zip(issue.options, setup.options, strict=True)]
+            typed.append([option.text for option in issue.options] == list(setup.options))
             if setup.scale:
                 unit, low, high = setup.scale
                 typed.append(issue.scale is not None and (issue.scale.unit, issue.scale.low, issue.scale.high)
@@ -658,6 +756,7 @@ class Auditor:
         self.audit.setup_checked += len(typed)
         if not all(typed):
             self.audit.lost.append(f"{case.tag}: {typed.count(False)} set-up field(s) differ from what was typed")
+            return  # the parties' answers cannot be matched to issues and options that differ
         notes = Counter(note.seat_id for note in await tx.notes(case_id))
         note_texts = {(note.seat_id, note.text) for note in await tx.notes(case_id)}
         mode = info.priority_mode
@@ -703,6 +802,7 @@ class Auditor:
         got, want = conversation.answers, expected_answers(party, issues, mode)
         wanted_items = want.answered(issues, mode)
         self.audit.answers_checked += len(wanted_items)
+        self._answer_rows += len(wanted_items)
         for key in wanted_items:
             if not got.has(key):
                 self.audit.lost.append(f"{party.tag}: {key.encode()} missing")
@@ -738,9 +838,12 @@ class DrillReport:
     conversations: int
     audit: Audit
     replies_twice: int  # replies delivered again after a kill (the outbox is at-least-once): tolerated
+    copies_left: int  # of those, copies left in the chat while their twin was deleted
+    stuck: list[str]  # scripts that could not go on (the latest message lacked the button they needed)
     errors_logged: list[str]
     log_leaks: int
     seconds: float
+    downtime: list[float]  # seconds from each kill to the bot running again (kills during start-up excluded)
 
     @property
     def in_flight(self) -> int:
@@ -753,18 +856,24 @@ class DrillReport:
     @property
     def ok(self) -> bool:
         audit = self.audit
-        return not (audit.lost or audit.duplicated or self.errors_logged or self.log_leaks) and \
+        return not (audit.lost or audit.duplicated or self.stuck or self.errors_logged or self.log_leaks) and \
             audit.integrity in {"ok", "n/a (PostgreSQL)"}
 
     def summary(self) -> str:
+        return f"{self.backend}: {self.figures()}"
+
+    def figures(self) -> str:
         audit, modes = self.audit, Counter(point.mode for point in self.kill_points)
         return (
-            f"{self.backend}: {len(self.kill_points)} kill points ({', '.join(f'{m} {n}' for m, n in modes.items())}; "
+            f"{len(self.kill_points)} kill points ({', '.join(f'{m} {n}' for m, n in modes.items())}; "
             f"{self.in_flight} with updates in flight, {self.while_sending} with replies pending) over "
             f"{self.sets} set(s), {self.conversations} conversations; answers checked {audit.answers_checked} "
             f"(+{audit.setup_checked} set-up fields), lost {len(audit.lost)}, duplicated {len(audit.duplicated)}, "
-            f"integrity {audit.integrity}; replies delivered twice {self.replies_twice} (tolerated); "
-            f"errors logged {len(self.errors_logged)}; log leaks {self.log_leaks}; {self.seconds:.1f} s"
+            f"integrity {audit.integrity}; scripts stuck {len(self.stuck)}; "
+            f"replies delivered twice {self.replies_twice} (tolerated), "
+            f"{self.copies_left} of them left in the chat while the twin was deleted; "
+            f"errors logged {len(self.errors_logged)}; log leaks {self.log_leaks}; "
+            f"back up {statistics.median(self.downtime or [0.0]):.2f} s after a kill (median); {self.seconds:.1f} s"
         )
 
 
@@ -804,36 +913,38 @@ class CrashDrill:
         started = time.monotonic()
         log = self._workdir / "bot.log"
         with BotApiStandIn() as standin:
-            self._standin = standin
             bot = BotProcess(self._env(standin), self._workdir, log, warm_restarts=self._plan.warm_restarts)
-            probe = OutboxProbe(self._url)
+            probe = DatabaseProbe(self._url)
             local = Quiescence(standin, probe)
-            self._q = local
             killer = Killer(bot, standin, probe, self._plan.seed + 1, lambda: self._replies_seen(standin))
-            tasks: list[asyncio.Task[None]] = []
+            watching: asyncio.Task[None] | None = None
+            killing: asyncio.Task[None] | None = None
             try:
                 await bot.start()
                 await bot.wait_ready()
-                tasks = [asyncio.create_task(local.watch()), asyncio.create_task(killer.run(self._plan.kill_points))]
-                sets = await self._play_sets(local, tasks[1])
-                await tasks[1]
+                watching = asyncio.create_task(local.watch())
+                killing = asyncio.create_task(killer.run(self._plan.kill_points))
+                sets = await self._play_sets(local, killing)
+                await killing
                 await local.settle()
-                await bot.stop()
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                local.stop()
+                if killing is not None:
+                    killing.cancel()
+                await asyncio.gather(*filter(None, (watching, killing)), return_exceptions=True)
                 await bot.stop()
                 await probe.close()
-            user_updates = sum(event.kind.startswith("user_") for event in standin.events())
-            replies_twice = sum(_repeated(standin, chat) for chat in self._chats)
+            user_updates = sum(event.kind in _UPDATE_EVENTS for event in standin.events())
+            chats = {chat for case in self._cases for chat in (case.mediator_id, *case.user_ids)}
+            twins = [_twins(standin, chat) for chat in sorted(chats)]
         audit = await Auditor(self._url, self._master_key).run(self._cases, user_updates)
         logged = log.read_text(encoding="utf-8")
         errors = [line for line in logged.splitlines() if " ERROR " in line or "Traceback" in line]
         return DrillReport(
             "sqlite" if _sqlite_path(self._url) else "postgresql", killer.points, sets,
-            sum(len(case.parties) + 1 for case in self._cases), audit, replies_twice, errors,
-            len(TAG.findall(logged)), time.monotonic() - started,
+            sum(len(case.parties) + 1 for case in self._cases), audit, sum(t for t, _ in twins),
+            sum(left for _, left in twins), [stuck for case in self._cases for stuck in case.stuck], errors,
+            len(TAG.findall(logged)), time.monotonic() - started, killer.downtime,
         )
 
     async def _play_sets(self, local: Quiescence, killer: asyncio.Task[None]) -> int:
@@ -854,7 +965,17 @@ class CrashDrill:
         return sets
 
 
-def _repeated(standin: BotApiStandIn, chat: int) -> int:
-    """Messages identical to the one just before them in the chat (a reply sent again after a kill)."""
-    messages = [(message.text, message.button_texts()) for message in standin.messages(chat)]
-    return sum(earlier == later for earlier, later in itertools.pairwise(messages))
+# What people did, one update each, as the stand-in logs it (not "bot_delete_user": the bot deleting their message).
+_UPDATE_EVENTS = frozenset({"user_text", "user_command", "user_press", "user_other"})
+
+
+def _twins(standin: BotApiStandIn, chat: int) -> tuple[int, int]:
+    """Replies sent again after a kill (identical to the message just before them in the chat), and how
+    many of those pairs kept one copy in the chat while the other was deleted as a caucus screen is."""
+    messages = standin.messages(chat)
+    twins = left = 0
+    for earlier, later in itertools.pairwise(messages):
+        if (earlier.text, earlier.button_texts()) == (later.text, later.button_texts()):
+            twins += 1
+            left += earlier.deleted != later.deleted
+    return twins, left

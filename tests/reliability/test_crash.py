@@ -54,12 +54,14 @@ def _assert_nothing_lost_or_repeated(report: DrillReport, kill_points: int) -> N
     assert len(report.kill_points) == kill_points
     assert audit.lost == [], f"lost after kill -9: {audit.lost[:10]}"
     assert audit.duplicated == [], f"duplicated after kill -9: {audit.duplicated[:10]}"
+    assert report.stuck == [], f"scripts could not go on after kill -9: {report.stuck[:10]}"
     if report.backend == "sqlite":
         assert audit.integrity == "ok"
     assert report.errors_logged == [], f"the bot logged errors: {report.errors_logged[:5]}"
     assert report.log_leaks == 0, "the bot's log holds text the users typed"
 
 
+@pytest.mark.timeout(300)  # about 30 s each on an idle 2-core machine; the drill's own waits fail a hang sooner
 async def test_a_killed_bot_loses_no_answer_and_repeats_no_step(
     database_url: str, tmp_path: Path, reliability_figures: dict[str, str]
 ) -> None:
@@ -69,9 +71,9 @@ async def test_a_killed_bot_loses_no_answer_and_repeats_no_step(
     skipped or asked twice, a note or suggestion reaching the mediator twice, a case created twice.
     """
     report = await CrashDrill(DrillPlan(kill_points=CI_KILL_POINTS), database_url, tmp_path).run()
-    reliability_figures[f"crash safety ({report.backend})"] = report.summary()
+    reliability_figures[f"crash safety ({report.backend})"] = report.figures()
     _assert_nothing_lost_or_repeated(report, CI_KILL_POINTS)
-    assert report.audit.answers_checked >= 50
+    assert report.audit.answers_checked >= 40
     # The moments that matter were hit: updates handled but not yet confirmed, replies committed but not sent.
     assert report.in_flight > 0
     assert report.while_sending > 0
@@ -83,5 +85,5 @@ async def test_a_thousand_kill_points(database_url: str, tmp_path: Path, reliabi
     """1,000 kills across sets of three cases with two to three parties each: nothing lost, nothing repeated."""
     plan = DrillPlan(kill_points=STRESS_KILL_POINTS, cases_per_set=3, parties_per_case=(2, 3))
     report = await CrashDrill(plan, database_url, tmp_path).run()
-    reliability_figures[f"crash safety, stress ({report.backend})"] = report.summary()
+    reliability_figures[f"crash safety, stress ({report.backend})"] = report.figures()
     _assert_nothing_lost_or_repeated(report, STRESS_KILL_POINTS)
