@@ -24,6 +24,7 @@ __all__ = [
     "IssueAnswer",
     "IssueSetup",
     "PartyScript",
+    "answer_interests",
     "answer_issue",
     "choose",
     "create_case",
@@ -36,6 +37,7 @@ __all__ = [
     "received_text",
     "set_share_level",
     "submit_answers",
+    "suggest_option",
     "tap",
     "type_text",
 ]
@@ -155,8 +157,8 @@ async def join(local: LocalBot, user: SimUser, token: str, language: str) -> Non
     await tap(local, user, _("I agree"), language)
 
 
-async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, language: str) -> None:
-    """Position, interests, the range if asked, and a rating for each option (or Continue)."""
+async def answer_interests(local: LocalBot, user: SimUser, answer: IssueAnswer, language: str) -> None:
+    """Position, interests (categories and own words) and the range if asked: an issue up to its options."""
     await type_text(local, user, answer.position)
     for category in answer.categories:
         await tap(local, user, CATEGORY_NAMES[category], language)
@@ -164,6 +166,21 @@ async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, lang
     await type_text(local, user, answer.words)
     for value in answer.range or ():
         await type_text(local, user, value)
+
+
+async def suggest_option(local: LocalBot, user: SimUser, text: str, language: str) -> None:
+    """At the options of an issue: suggest one to the mediator."""
+    await tap(local, user, _("💡 Suggest an option"), language)
+    await type_text(local, user, text)
+
+
+async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, language: str, *,
+                       suggestion: str | None = None) -> None:
+    """Position, interests, the range if asked, a suggested option if given, and a rating for each option (or
+    Continue)."""
+    await answer_interests(local, user, answer, language)
+    if suggestion is not None:
+        await suggest_option(local, user, suggestion, language)
     for rating in answer.ratings:
         await choose(local, user, RATING_NAMES[rating], language)
     if not answer.ratings:

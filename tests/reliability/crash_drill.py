@@ -38,20 +38,18 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.i18n import _
 from bot.scenario import (
     IssueAnswer,
     IssueSetup,
     PartyScript,
+    answer_interests,
     answer_issue,
     create_case,
     join,
     play_party,
-    tap,
-    type_text,
+    suggest_option,
 )
 from bot.standin import BotApiError, BotApiStandIn
-from bot.views import CATEGORY_NAMES
 from flows.model import (
     OPTIONAL_KINDS,
     CaucusAnswers,
@@ -595,15 +593,9 @@ async def play_party_plan(local: Quiescence, party: PartyPlan, token: str) -> No
         return
     await join(local, user, token, language)
     await answer_issue(local, user, script.answers[_SCALE_ISSUE], language)
-    answer = script.answers[_OPTIONS_ISSUE]
-    await type_text(local, user, answer.position)
-    for category in answer.categories:
-        await tap(local, user, CATEGORY_NAMES[category], language)
-    await tap(local, user, _("Done"), language)
-    await type_text(local, user, answer.words)
-    await tap(local, user, _("💡 Suggest an option"), language)
+    await answer_interests(local, user, script.answers[_OPTIONS_ISSUE], language)
     assert party.suggestion is not None
-    await type_text(local, user, party.suggestion)
+    await suggest_option(local, user, party.suggestion, language)
 
 
 # The audit ------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from bot.scenario import (
     GrievanceScript,
     IssueAnswer,
     IssueSetup,
-    choose,
+    answer_issue,
     create_case,
     file_grievance,
     join,
@@ -41,7 +41,6 @@ from bot.scenario import (
     type_text,
 )
 from bot.standin import BotApiStandIn, SimUser
-from bot.views import CATEGORY_NAMES, RATING_NAMES
 from flows.grievance import Urgency
 from flows.model import OPTIONAL_KINDS, InterestCategory, ItemKind, Rating, ShareLevel
 from storage.crypto import MasterKey
@@ -246,22 +245,9 @@ def plan_cases(seed: int, party_counts: list[int], *, first_user: int) -> list[C
 # Playing --------------------------------------------------------------------------------------------
 
 async def _answer(local: LocalBot, user: SimUser, plan: PartyPlan, index: int) -> None:
-    """One issue as the scenario's `answer_issue` does, with the planned suggestion before rating."""
-    answer, language = plan.answers[index], plan.language
-    await type_text(local, user, answer.position)
-    for category in answer.categories:
-        await tap(local, user, CATEGORY_NAMES[category], language)
-    await tap(local, user, _("Done"), language)
-    await type_text(local, user, answer.words)
-    for value in answer.range or ():
-        await type_text(local, user, value)
-    if plan.suggestion is not None and plan.suggestion[0] == index:
-        await tap(local, user, _("💡 Suggest an option"), language)
-        await type_text(local, user, plan.suggestion[1])
-    for rating in answer.ratings:
-        await choose(local, user, RATING_NAMES[rating], language)
-    if not answer.ratings:
-        await tap(local, user, _("Continue"), language)
+    """One issue, with the planned suggestion before rating."""
+    suggestion = plan.suggestion[1] if plan.suggestion is not None and plan.suggestion[0] == index else None
+    await answer_issue(local, user, plan.answers[index], plan.language, suggestion=suggestion)
 
 
 async def _priorities_and_optional(local: LocalBot, user: SimUser, plan: PartyPlan) -> None:
