@@ -983,20 +983,10 @@ class _Methods:
     def delete_message(self, request: _Request) -> bool:
         params = request.params
         chat = self.writable_chat(params)
-        message_id = self._message_id(params)
-        if message_id in chat.user_messages:
-            chat.user_messages.discard(message_id)
-            self.core.log_event(chat.chat_id, "bot_delete_user", "", message_id=message_id)
-            return True
-        stored = self._existing(chat, params, "delete")
-        if time.time() - stored.date >= DELETABLE_FOR_S:
-            raise _bad_request("message can't be deleted for everyone")
-        self._delete_stored(chat, stored)
+        refusal = self._delete(chat, self._message_id(params) or 0)
+        if refusal is not None:
+            raise _bad_request(refusal)
         return True
-
-    def _delete_stored(self, chat: _Chat, stored: _StoredMessage) -> None:
-        stored.view.deleted = True
-        self.core.log_event(chat.chat_id, "bot_delete", stored.view.text, message_id=stored.view.message_id)
 
     def delete_messages(self, request: _Request) -> bool:
         """Like Telegram: 1 to 100 ids; those not found, or too old to delete, are skipped."""
@@ -1006,14 +996,23 @@ class _Methods:
         if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, int) for i in ids):
             raise _bad_request("message_ids must be a list of 1 to 100 message identifiers")
         for message_id in ids:
-            if message_id in chat.user_messages:
-                chat.user_messages.discard(message_id)
-                self.core.log_event(chat.chat_id, "bot_delete_user", "", message_id=message_id)
-                continue
-            stored = chat.bot_messages.get(message_id)
-            if stored is not None and not stored.view.deleted and time.time() - stored.date < DELETABLE_FOR_S:
-                self._delete_stored(chat, stored)
+            self._delete(chat, message_id)
         return True
+
+    def _delete(self, chat: _Chat, message_id: int) -> str | None:
+        """Delete one message of the chat, the user's or the bot's; else say why Telegram would refuse."""
+        if message_id in chat.user_messages:
+            chat.user_messages.discard(message_id)
+            self.core.log_event(chat.chat_id, "bot_delete_user", "", message_id=message_id)
+            return None
+        stored = chat.bot_messages.get(message_id)
+        if stored is None or stored.view.deleted:
+            return "message to delete not found"
+        if time.time() - stored.date >= DELETABLE_FOR_S:
+            return "message can't be deleted for everyone"
+        stored.view.deleted = True
+        self.core.log_event(chat.chat_id, "bot_delete", stored.view.text, message_id=stored.view.message_id)
+        return None
 
     # -- callbacks, chat actions, commands ---------------------------------------------------
 
