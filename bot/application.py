@@ -21,7 +21,6 @@ from bot.deadlines import check_deadlines
 from bot.dispatch import CaucusHandlers
 from bot.outbox import OutboxSender
 from bot.turn import Runtime
-from storage.crypto import KeyRing
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade_async
 from storage.repository import Store
@@ -197,7 +196,7 @@ class CaucusBot:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
-        self.store = Store(self.engine, KeyRing(settings.master_key, *settings.old_master_keys))
+        self.store = Store(self.engine, settings.key_ring())
         self.runtime = Runtime(settings, self.store)
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()

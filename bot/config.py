@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flows.caucus import SUPPORTED_LANGUAGES
 from flows.grievance import DEFAULT_CATEGORIES
-from storage.crypto import MasterKey
+from storage.crypto import KeyRing, MasterKey
 from storage.db import default_sqlite_url, normalise_url
 from storage.errors import StorageError
 
@@ -81,6 +81,10 @@ class Settings:
     safety_referral: Mapping[str, str] = field(default_factory=dict)
     # Set for `caucusbot webhook`: updates then arrive through the webhook instead of getUpdates.
     webhook: WebhookSettings | None = None
+
+    def key_ring(self) -> KeyRing:
+        """The master keys: the primary wraps new data keys, the old ones still unwrap theirs."""
+        return KeyRing(self.master_key, *self.old_master_keys)
 
     def __repr__(self) -> str:
         return f"Settings(database={'sqlite' if 'sqlite' in self.database_url else 'postgresql'}, ...)"

@@ -39,13 +39,9 @@ async def _store(database_url: str, ring: KeyRing) -> AsyncIterator[Store]:
         await engine.dispose()
 
 
-def _ring(settings: Settings) -> KeyRing:
-    return KeyRing(settings.master_key, *settings.old_master_keys)
-
-
 async def purge(settings: Settings, *, dry_run: bool) -> int:
     """Erase the cases and grievances closed longer ago than the retention period (what the bot does daily)."""
-    async with _store(settings.database_url, _ring(settings)) as store:
+    async with _store(settings.database_url, settings.key_ring()) as store:
         counts = await purge_expired(store, datetime.now(UTC) - settings.retention, dry_run=dry_run)
     verb = "would be erased" if dry_run else "erased"
     print(f"closed more than {settings.retention.days} days ago: {counts.cases} cases and "
@@ -55,7 +51,7 @@ async def purge(settings: Settings, *, dry_run: bool) -> int:
 
 async def verify_audit(settings: Settings) -> int:
     """Recompute the audit trail's chain; 1 when it is broken."""
-    async with _store(settings.database_url, _ring(settings)) as store:
+    async with _store(settings.database_url, settings.key_ring()) as store:
         report = await store.verify_audit()
     head = f"head: event {report.head_seq}, hash {report.head_hash}"
     if report.intact:
@@ -89,7 +85,7 @@ async def _case(database_url: str, ring: KeyRing, short_id: str) -> AsyncIterato
 
 async def print_status(settings: Settings, short_id: str) -> int:
     """Print each party's step and last activity; 1 when no case has that id."""
-    async with _case(settings.database_url, _ring(settings), short_id) as found:
+    async with _case(settings.database_url, settings.key_ring(), short_id) as found:
         if found is None:
             return 1
         tx, info = found
