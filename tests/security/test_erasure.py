@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.i18n import _
+from bot.i18n import Text, _
 from bot.local import LocalBot
 from bot.scenario import (
     GrievanceScript,
@@ -53,17 +53,35 @@ def _visible_texts(standin: BotApiStandIn, chat_id: int) -> list[str]:
     return [message.text for message in standin.messages(chat_id) if not message.deleted]
 
 
-def _db_bytes(tmp_path: Path) -> bytes:
-    path = tmp_path / "caucus.sqlite3"
-    with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return b"".join(p.read_bytes() for p in tmp_path.glob("caucus.sqlite3*"))
-
-
 async def _setup(local: LocalBot, standin: BotApiStandIn) -> tuple[str, dict[str, str], SimUser]:
     mediator = standin.user(MEDIATOR_ID, "Mediator")
     short_id, tokens = await create_case(local, mediator, "Spring case", ISSUES, PARTIES)
     return short_id, tokens, mediator
+
+
+async def _answered_case(local: LocalBot, standin: BotApiStandIn, user_id: int,
+                         canary: str) -> tuple[str, SimUser, SimUser]:
+    """A case in which one party has answered everything (not submitted): its short id, mediator and party."""
+    short_id, tokens, mediator = await _setup(local, standin)
+    party = standin.user(user_id, "Upstream")
+    await play_party(local, party, tokens["Upstream"], _script(canary), submit=False)
+    return short_id, mediator, party
+
+
+async def _confirm_in_case_menu(local: LocalBot, mediator: SimUser, short_id: str, button: Text) -> None:
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await tap(local, mediator, button)
+    await tap(local, mediator, _("Yes"))
+
+
+def _live_case_data(tmp_path: Path) -> tuple[int, int]:
+    """How many case and party data keys can still be unwrapped, and how many answers are stored."""
+    with sqlite3.connect(tmp_path / "caucus.sqlite3") as connection:
+        live = connection.execute(
+            "SELECT count(*) FROM data_keys WHERE scope IN ('case', 'party') AND wrapped IS NOT NULL").fetchone()[0]
+        answers = connection.execute("SELECT count(*) FROM answers").fetchone()[0]
+    return live, answers
 
 
 async def test_answers_and_prompts_leave_the_chat_once_saved(standin: BotApiStandIn, local: LocalBot) -> None:
@@ -139,13 +157,8 @@ async def test_history_shows_who_received_which_item(standin: BotApiStandIn, loc
 async def test_closing_then_purging_a_case_erases_it(standin: BotApiStandIn, local: LocalBot, tmp_path: Path) -> None:
     """A closed case is kept for the retention period, then crypto-shredded: its keys and rows are gone, the
     parties' words no longer exist in the database, and the audit trail records it without content."""
-    short_id, tokens, mediator = await _setup(local, standin)
-    party = standin.user(2006, "Upstream")
-    await play_party(local, party, tokens["Upstream"], _script("CANARY-P1"), submit=False)
-    mediator.send_command("/cases", short_id)
-    await local.settle()
-    await tap(local, mediator, _("🔒 Close the case"))
-    await tap(local, mediator, _("Yes"))
+    short_id, mediator, party = await _answered_case(local, standin, 2006, "CANARY-P1")
+    await _confirm_in_case_menu(local, mediator, short_id, _("🔒 Close the case"))
     assert "closed this case" in party.last_message().text  # type: ignore[union-attr]
     assert (await local.bot.purge()).cases == 0  # still within the retention period
     local.bot.runtime.clock = lambda: utcnow() + timedelta(days=31)
@@ -155,27 +168,18 @@ async def test_closing_then_purging_a_case_erases_it(standin: BotApiStandIn, loc
     await local.settle()
     assert short_id not in mediator.last_message().text  # type: ignore[union-attr]
     assert (await local.bot.store.verify_audit()).intact
-    raw = _db_bytes(tmp_path)
-    assert b"Spring case" not in raw
+    assert _live_case_data(tmp_path) == (0, 0)
 
 
 async def test_erasing_a_case_now_tells_the_parties_and_shreds_its_keys(
         standin: BotApiStandIn, local: LocalBot, tmp_path: Path) -> None:
     """The lead mediator can erase a case at once; each party is told only that it was closed and erased."""
-    short_id, tokens, mediator = await _setup(local, standin)
-    party = standin.user(2007, "Upstream")
-    await play_party(local, party, tokens["Upstream"], _script("CANARY-E1"), submit=False)
-    mediator.send_command("/cases", short_id)
-    await local.settle()
-    await tap(local, mediator, _("🗑 Erase the case"))
-    await tap(local, mediator, _("Yes"))
+    short_id, mediator, party = await _answered_case(local, standin, 2007, "CANARY-E1")
+    assert _live_case_data(tmp_path) != (0, 0)
+    await _confirm_in_case_menu(local, mediator, short_id, _("🗑 Erase the case"))
     assert party.last_message().text.startswith("A case you took part in was closed")  # type: ignore[union-attr]
     assert "is erased" in mediator.last_message().text  # type: ignore[union-attr]
-    with sqlite3.connect(tmp_path / "caucus.sqlite3") as connection:
-        live = connection.execute(
-            "SELECT count(*) FROM data_keys WHERE scope IN ('case', 'party') AND wrapped IS NOT NULL").fetchone()[0]
-        answers = connection.execute("SELECT count(*) FROM answers").fetchone()[0]
-    assert (live, answers) == (0, 0)
+    assert _live_case_data(tmp_path) == (0, 0)
     party.send_command("/resume")
     await local.settle()
     assert "nothing to resume" in party.last_message().text  # type: ignore[union-attr]
