@@ -227,6 +227,8 @@ class CaucusBot:
         except (TimeoutError, NetworkError) as error:
             raise StartupError(f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(error).__name__})") from None
         self.runtime.bot_username = self.application.bot.username
+        # This process is the only sender: whatever one was sending when it stopped is due again.
+        await self.store.recover_outbox()
         await self.intake.start()
         self._jobs = [
             asyncio.create_task(self.sender.run(), name="caucus-outbox"),

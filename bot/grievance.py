@@ -39,6 +39,7 @@ async def start_grievance(turn: Turn) -> None:
     draft = await turn.tx.grievance_draft(turn.user_id)
     if draft is not None:
         await turn.tx.set_active(turn.user_id, "griev", draft)
+        await _leave_the_chat(turn)
         await turn.reply(Reply.of(_("You have a report in progress: here is where you stopped.")))
         await show_grievance_step(turn, draft)
         return
@@ -50,7 +51,15 @@ async def start_grievance(turn: Turn) -> None:
         return
     grievance_id = await turn.tx.create_grievance(turn.user_id, turn.chat_id, turn.language)
     await turn.tx.set_active(turn.user_id, "griev", grievance_id)
+    await _leave_the_chat(turn)
     await show_grievance_step(turn, grievance_id)
+
+
+async def _leave_the_chat(turn: Turn) -> None:
+    """A report begins or goes on: the command or link that opened it ("/start grievance") leaves the chat, and
+    the report's screens will follow once answered."""
+    turn.sensitive = True
+    await turn.erase_answer(None)
 
 
 async def grievance_text(turn: Turn, grievance_id: str, text: str) -> None:

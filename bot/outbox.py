@@ -114,14 +114,18 @@ class OutboxSender:
                 await asyncio.sleep(min(1.0, self._chats.wait_time(pacing)))
                 continue
             waiting: set[int] = set()
+            untried: list[int] = []
             for message in messages:
                 if message.chat_id in waiting or message.chat_id in pacing:
-                    continue  # keep a chat's messages in order behind one that must wait
+                    untried.append(message.seq)  # keep a chat's messages in order behind one that must wait
+                    continue
                 if not self._chats.ready(message.chat_id):
                     pacing.add(message.chat_id)
+                    untried.append(message.seq)
                     continue
                 if not await self._deliver(message):
                     waiting.add(message.chat_id)
+            await self._store.release_outbox(untried)
             if waiting:
                 return  # retried when due, by the run loop
 
@@ -145,7 +149,10 @@ class OutboxSender:
         except (NetworkError, TelegramError) as error:
             backoff = min(_MAX_BACKOFF_S, 2 ** min(message.attempts, 8))
             logger.info("delivery failed (%s), retrying in %s s", type(error).__name__, backoff)
-            await self._store.retry_outbox(message.seq, timedelta(seconds=backoff))
+            # A timeout or a broken connection may have lost only the response: the message may be in the
+            # chat already, so a caucus screen sent again also deletes its possible first copy.
+            await self._store.retry_outbox(message.seq, timedelta(seconds=backoff),
+                                           uncertain=isinstance(error, NetworkError))
             return False
         else:
             await self._store.finish_outbox(message.seq, "sent", sent_message_id=sent_id,

@@ -75,9 +75,13 @@ async def open_invite(turn: Turn, token: str) -> bool:
               "remove them: the seat is freed and you get a new link."),
             buttons=[[ButtonSpec(_("⛔ Remove this person"), "reject", seat_id)]],
         ), scope=await join_scope(turn.tx, seat_id))
+        # The code stays in the chat when the screens go (the mediator may ask for it later, by phone); it
+        # says nothing of the case, and /quickexit deletes it with the rest.
+        sensitive, turn.sensitive = turn.sensitive, False
         await turn.reply(Reply.of(
             _("Your join code is <b>{code}</b>. Your mediator may ask you for it, to be sure it is really you.",
               code=code)), key_id=await turn.tx.seat_key_id(seat_id))
+        turn.sensitive = sensitive
     await show_step(turn, seat_id, conversation)
     await _erase_answer(turn)  # the link opened: the message that opened it leaves the chat too
     return True

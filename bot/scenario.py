@@ -189,8 +189,13 @@ async def answer_issue(local: LocalBot, user: SimUser, answer: IssueAnswer, lang
 
 async def play_party(local: LocalBot, user: SimUser, token: str, script: PartyScript, *, submit: bool = True) -> None:
     """A party goes through its whole caucus and (unless told not to) submits."""
+    await join(local, user, token, script.language)
+    await play_caucus(local, user, script, submit=submit)
+
+
+async def play_caucus(local: LocalBot, user: SimUser, script: PartyScript, *, submit: bool = True) -> None:
+    """A party that has joined answers everything and (unless told not to) submits."""
     language = script.language
-    await join(local, user, token, language)
     for answer in script.answers:
         await answer_issue(local, user, answer, language)
     for title in script.ranking[:-1]:

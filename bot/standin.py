@@ -552,6 +552,7 @@ class _Core:
         self.calls: list[ApiCall] = []
         self.events: list[ChatEvent] = []
         self.failures: dict[str, collections.deque[_ApiError]] = collections.defaultdict(collections.deque)
+        self.lost_responses: collections.Counter[str] = collections.Counter()  # done, then answered 502
         self.callback_updates: dict[str, int] = {}
         self.callback_answers: dict[str, str | None] = {}
         self.files: dict[str, tuple[str, bytes]] = {}
@@ -1083,6 +1084,9 @@ class _Methods:
                 except (TypeError, ValueError, KeyError, AttributeError) as exc:
                     # Malformed parameters: Telegram answers 400, never a dropped connection.
                     failure = _bad_request(f"invalid request parameters ({type(exc).__name__})")
+                if failure is None and core.lost_responses[request.method.lower()] > 0:
+                    core.lost_responses[request.method.lower()] -= 1
+                    failure = _ApiError(502, "Bad Gateway")  # done, but the bot never learns it
             core.record(request.method, _recorded_params(request), failure)
             if failure is not None:
                 return failure.error_code, failure.payload()
@@ -1481,6 +1485,12 @@ class BotApiStandIn:
         failure = _ApiError(error_code, description, retry_after if error_code == 429 else None)
         with self._core.cond:
             self._core.failures[method.lower()].append(failure)
+
+    def lose_next_response(self, method: str) -> None:
+        """Carry out the next call of ``method``, then answer 502 as a proxy that lost Telegram's response would:
+        the bot cannot tell whether it was done."""
+        with self._core.cond:
+            self._core.lost_responses[method.lower()] += 1
 
     # -- observations ------------------------------------------------------------------------
 

@@ -15,13 +15,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
 from storage.errors import KeyDestroyedError
 from storage.parts import TransactionPart
-from storage.tables import BlockedChat, Button, ChatMessage, OutboxMessage, ProcessedUpdate, new_id, utcnow
+from storage.tables import (
+    BlockedChat,
+    Button,
+    ChatGap,
+    ChatMessage,
+    OutboxMessage,
+    ProcessedUpdate,
+    new_id,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +43,11 @@ __all__ = ["DELETABLE_FOR", "ChatRepository", "OutboxStore", "OutgoingMessage"]
 # Telegram lets a bot delete a message in a private chat only while it is under 48 hours old.
 DELETABLE_FOR = timedelta(hours=48)
 _DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
+# How long a sender may work on the rows it took before another round takes them as abandoned.
+CLAIM_FOR = timedelta(seconds=60)
+# At most this many unknown ids after the last known one are deleted for a screen that may have gone out twice:
+# its first copy left just after that id, while the ids of a busy bot's chats grow with all its chats together.
+GAP_SPAN = 300
 
 
 @dataclass(frozen=True)
@@ -108,30 +122,49 @@ class ChatRepository(TransactionPart):
         """After an answer is saved: delete it and the screens that asked for it from the person's chat."""
         chat_key = self.store.chat_key(chat_id)
         ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.sensitive.is_(True),
+            ChatMessage.chat_key == chat_key, ChatMessage.sensitive.is_(True), ChatMessage.deleted.is_(False),
             ChatMessage.at > utcnow() - DELETABLE_FOR,
         ))).all())
         if answer_message_id is not None:
             ids.append(answer_message_id)
+        ids += await self._gap_ids(chat_key)
         await self._delete_messages(chat_id, chat_key, ids, key_id=key_id)
 
     async def quick_exit(self, chat_id: int, command_message_id: int | None) -> int:
         """Delete every message of this chat the bot can still delete; returns how many it asked to delete."""
         chat_key = self.store.chat_key(chat_id)
         ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.at > utcnow() - DELETABLE_FOR,
+            ChatMessage.chat_key == chat_key, ChatMessage.deleted.is_(False), ChatMessage.at > utcnow() - DELETABLE_FOR,
         ))).all())
         if command_message_id is not None:
             ids.append(command_message_id)
+        ids += await self._gap_ids(chat_key)
         await self._delete_messages(chat_id, chat_key, ids, key_id=None)
         return len(set(ids))
+
+    async def _gap_ids(self, chat_key: str) -> list[int]:
+        """The ids of this chat's gaps the bot knows nothing of (see `ChatGap`); the gaps are then done with.
+
+        Any of them may also be a message the person sent while the bot was down and that is still to be
+        handled: in a chat whose answers are erased, it is deleted a little early (the bot has its text).
+        """
+        ids: list[int] = []
+        for gap in (await self.session.scalars(select(ChatGap).where(ChatGap.chat_key == chat_key))).all():
+            known = set((await self.session.scalars(select(ChatMessage.message_id).where(
+                ChatMessage.chat_key == chat_key, ChatMessage.message_id > gap.after_id,
+                ChatMessage.message_id < gap.before_id))).all())
+            if gap.at > utcnow() - DELETABLE_FOR:
+                ids += [i for i in range(gap.after_id + 1, gap.before_id) if i not in known]
+            await self.session.delete(gap)
+        return ids
 
     async def _delete_messages(self, chat_id: int, chat_key: str, ids: list[int], *, key_id: str | None) -> None:
         unique = sorted(set(ids))
         if not unique:
             return
-        await self.session.execute(delete(ChatMessage).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.message_id.in_(unique)))
+        # Kept, marked deleted: the highest id the chat has seen still bounds where a lost copy can be.
+        await self.session.execute(update(ChatMessage).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.message_id.in_(unique)).values(deleted=True))
         for start in range(0, len(unique), _DELETE_BATCH):
             await self.enqueue(chat_id, "", [], key_id=key_id, method="delete",
                                message_ids=unique[start:start + _DELETE_BATCH])
@@ -150,24 +183,24 @@ class OutboxStore:
         raise NotImplementedError
 
     async def pending_outbox(self, limit: int = 50, *, held: Iterable[int] = ()) -> list[OutgoingMessage]:
-        """Messages due now, oldest first; none that would overtake an earlier one of its chat still waiting,
-        none for a chat in ``held`` (waiting for its rate limit). Messages to a chat that blocked the bot,
-        or under a destroyed key, are settled here and never sent."""
+        """Take the messages due now, oldest first, for ``CLAIM_FOR``: none that would overtake an earlier one
+        of its chat still waiting, none for a chat in ``held`` (waiting for its rate limit). The sender then
+        settles each (`finish_outbox`, `retry_outbox`) or gives it back (`release_outbox`).
+
+        A message whose claim ran out was taken by a sender that died: it may have reached the chat already,
+        and is sent again marked uncertain. Messages to a chat that blocked the bot, or under a destroyed key,
+        are settled here and never sent."""
         now = utcnow()
         waiting = aliased(OutboxMessage)
         held_keys = [self.chat_key(chat_id) for chat_id in held]
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.status == "pending",
-                       OutboxMessage.chat_key.in_(select(BlockedChat.chat_key).scalar_subquery()))
-                .values(status="undeliverable", payload_enc=None, sent_at=now)
-            )
             statement = (
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
+                       or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
                 .where(~exists().where(
-                    waiting.status == "pending", waiting.next_attempt_at > now,
+                    waiting.status == "pending",
+                    or_(waiting.next_attempt_at > now, waiting.claimed_until > now),
                     waiting.chat_key == OutboxMessage.chat_key, waiting.seq < OutboxMessage.seq,
                 ))
                 .order_by(OutboxMessage.seq)
@@ -175,18 +208,53 @@ class OutboxStore:
             )
             if held_keys:
                 statement = statement.where(OutboxMessage.chat_key.not_in(held_keys))
-            rows = (await session.scalars(statement)).all()
+            rows = (await session.scalars(statement.with_for_update(skip_locked=True))).all()
+            if not rows:
+                return []
+            blocked = set((await session.scalars(select(BlockedChat.chat_key).where(
+                BlockedChat.chat_key.in_({row.chat_key for row in rows})))).all())
             keys = self._keys_for(session)
             messages = []
             for row in rows:
+                if row.chat_key in blocked:
+                    row.status, row.payload_enc, row.sent_at = "undeliverable", None, now
+                    continue
                 try:
                     cipher = await keys.cipher(row.key_id)
                 except KeyDestroyedError:
                     row.status, row.payload_enc = "erased", None
                     continue
                 assert row.payload_enc is not None  # noqa: S101 - pending rows keep their payload
-                messages.append(_outgoing(row, json.loads(cipher.decrypt(row.payload_enc, _outbox_context(row)))))
+                message = _outgoing(row, json.loads(cipher.decrypt(row.payload_enc, _outbox_context(row))))
+                if row.claimed_until is not None:
+                    row.uncertain = True  # its sender died while working on it
+                if message.sensitive and not row.uncertain:
+                    # A copy sent now, if its id is lost, will be among the ids after this one.
+                    row.after_message_id = await session.scalar(select(func.max(ChatMessage.message_id)).where(
+                        ChatMessage.chat_key == row.chat_key))
+                row.claimed_until = now + CLAIM_FOR
+                messages.append(message)
             return messages
+
+    async def release_outbox(self, seqs: Iterable[int]) -> None:
+        """Give back messages taken but not tried (their chat had to wait): they were not sent."""
+        seqs = list(seqs)
+        if not seqs:
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(OutboxMessage).where(OutboxMessage.seq.in_(seqs))
+                                  .values(claimed_until=None))
+
+    async def recover_outbox(self) -> int:
+        """At start-up, with no other sender running: what a sender was working on when it died is due now,
+        each marked uncertain (it may have reached the chat). Returns how many."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.claimed_until.is_not(None))
+                .values(claimed_until=None, uncertain=True)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     async def has_pending_outbox(self) -> bool:
         async with self._sessions() as session:
@@ -198,14 +266,20 @@ class OutboxStore:
     async def finish_outbox(self, seq: int, status: str, *, sent_message_id: int | None = None,
                             sensitive: bool = False) -> None:
         """Record a delivery outcome (a delivered or abandoned message keeps no payload), and the id of the
-        message it became, so that it can be deleted later."""
+        message it became, so that it can be deleted later. For a screen that may have been sent before, the
+        ids between the last known one and this are kept as a gap (`ChatGap`)."""
         async with self._sessions() as session, session.begin():
             row = await session.get(OutboxMessage, seq)
             if row is None:
                 return
-            row.status, row.payload_enc, row.sent_at = status, None, utcnow()
+            row.status, row.payload_enc, row.sent_at, row.claimed_until = status, None, utcnow(), None
             if sent_message_id is None:
                 return
+            if sensitive and row.uncertain and row.after_message_id is not None \
+                    and sent_message_id > row.after_message_id + 1:
+                session.add(ChatGap(chat_key=row.chat_key, after_id=row.after_message_id,
+                                    before_id=min(sent_message_id, row.after_message_id + 1 + GAP_SPAN),
+                                    at=utcnow()))
             known = (await session.scalars(select(ChatMessage).where(
                 ChatMessage.chat_key == row.chat_key, ChatMessage.message_id == sent_message_id))).one_or_none()
             if known is None:
@@ -214,12 +288,14 @@ class OutboxStore:
             elif sensitive:
                 known.sensitive = True  # an edit turned it into a caucus screen
 
-    async def retry_outbox(self, seq: int, delay: timedelta) -> None:
+    async def retry_outbox(self, seq: int, delay: timedelta, *, uncertain: bool = False) -> None:
+        """Try again after ``delay``; ``uncertain``: the failed try may have reached the chat all the same."""
+        values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "next_attempt_at": utcnow() + delay,
+                                     "claimed_until": None}
+        if uncertain:
+            values["uncertain"] = True
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.seq == seq)
-                .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=utcnow() + delay)
-            )
+            await session.execute(update(OutboxMessage).where(OutboxMessage.seq == seq).values(**values))
 
     async def mark_blocked(self, chat_id: int) -> None:
         """The person blocked the bot: settle this chat's waiting messages, and send nothing more until they write."""
@@ -230,7 +306,7 @@ class OutboxStore:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.chat_key == chat_key, OutboxMessage.status == "pending")
-                .values(status="undeliverable", payload_enc=None, sent_at=utcnow())
+                .values(status="undeliverable", payload_enc=None, sent_at=utcnow(), claimed_until=None)
             )
 
     async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
@@ -242,6 +318,7 @@ class OutboxStore:
             )
             await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
             await session.execute(delete(ChatMessage).where(ChatMessage.at < utcnow() - DELETABLE_FOR))
+            await session.execute(delete(ChatGap).where(ChatGap.at < utcnow() - DELETABLE_FOR))
 
 
 def _outgoing(row: OutboxMessage, payload: dict[str, object]) -> OutgoingMessage:

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Button",
     "Case",
     "CaseMediator",
+    "ChatGap",
     "ChatMessage",
     "DataKey",
     "GrievanceEvent",
@@ -340,6 +342,12 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    # Set while a sender works on the row; a claim that ran out means the sender died midway.
+    claimed_until: Mapped[datetime | None] = mapped_column(_WHEN)
+    # For a caucus screen: the highest message id known in the chat when it was first tried, and whether a
+    # copy may have reached the chat without its id being recorded (the sender died, or the response was lost).
+    after_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class BlockedChat(Base):
@@ -364,6 +372,24 @@ class ChatMessage(Base):
     message_id: Mapped[int] = mapped_column(BigInteger)
     from_bot: Mapped[bool] = mapped_column(Boolean)
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The bot asked Telegram to delete it (the row stays until pruned: its id still says how far the chat went).
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
+
+
+class ChatGap(Base):
+    """Message ids of a private chat that may hold an unrecorded copy of a caucus screen: ids only, never content.
+
+    A screen was sent, then the bot died (or Telegram's response was lost) before its id was saved, and the
+    screen was sent again. Its first copy, if it reached the chat, has one of the ids after ``after_id`` and
+    before ``before_id`` that the bot does not know; those are deleted with the other screens.
+    """
+
+    __tablename__ = "chat_gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_key: Mapped[str] = mapped_column(_HASH, index=True)
+    after_id: Mapped[int] = mapped_column(BigInteger)
+    before_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow, index=True)
 
 

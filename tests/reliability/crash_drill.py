@@ -830,7 +830,7 @@ class DrillReport:
     conversations: int
     audit: Audit
     replies_twice: int  # replies delivered again after a kill (the outbox is at-least-once): tolerated
-    copies_left: int  # of those, copies left in the chat while their twin was deleted
+    copies_left: int  # of those, copies left in the chat while their twin was deleted: must be none
     stuck: list[str]  # scripts that could not go on (the latest message lacked the button they needed)
     errors_logged: list[str]
     log_leaks: int
@@ -848,8 +848,8 @@ class DrillReport:
     @property
     def ok(self) -> bool:
         audit = self.audit
-        return not (audit.lost or audit.duplicated or self.stuck or self.errors_logged or self.log_leaks) and \
-            audit.integrity in {"ok", "n/a (PostgreSQL)"}
+        return not (audit.lost or audit.duplicated or self.stuck or self.errors_logged or self.log_leaks
+                    or self.copies_left) and audit.integrity in {"ok", "n/a (PostgreSQL)"}
 
     def summary(self) -> str:
         return f"{self.backend}: {self.figures()}"

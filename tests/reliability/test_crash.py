@@ -59,6 +59,8 @@ def _assert_nothing_lost_or_repeated(report: DrillReport, kill_points: int) -> N
         assert audit.integrity == "ok"
     assert report.errors_logged == [], f"the bot logged errors: {report.errors_logged[:5]}"
     assert report.log_leaks == 0, "the bot's log holds text the users typed"
+    # A reply sent again after a kill: its first copy, never recorded, still leaves the chat with its twin.
+    assert report.copies_left == 0, f"{report.copies_left} copies of deleted screens left in the chats"
 
 
 @pytest.mark.timeout(300)  # about 30 s each on an idle 2-core machine; the drill's own waits fail a hang sooner

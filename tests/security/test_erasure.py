@@ -3,6 +3,7 @@ closing and erasing a case, and the retention purge of closed cases and grievanc
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from bot.scenario import (
     create_case,
     file_grievance,
     join,
+    play_caucus,
     play_party,
     tap,
     type_text,
@@ -93,8 +95,27 @@ async def test_answers_and_prompts_leave_the_chat_once_saved(standin: BotApiStan
     visible = "\n".join(_visible_texts(standin, 2001))
     assert "CANARY-A1" not in visible
     assert "Access to the spring" not in visible  # the questions went too
+    assert "Your join code is" in visible, "the join code stays: the mediator may ask for it later"
     assert standin.calls("deleteMessages"), "deletions go through deleteMessages"
     assert all(call.ok for call in standin.calls("deleteMessages"))
+
+
+async def test_a_screen_sent_twice_leaves_no_copy_behind(standin: BotApiStandIn, local: LocalBot) -> None:
+    """Telegram posts a caucus screen but its answer is lost, so the bot sends it again: both copies leave the
+    chat with the other screens (the first copy's id was never known)."""
+    _short, tokens, _mediator = await _setup(local, standin)
+    party, script = standin.user(2003, "Upstream"), _script("CANARY-TWICE")
+    await join(local, party, tokens["Upstream"], "en")
+    standin.lose_next_response("sendMessage")  # the screen after the first answer
+    await play_caucus(local, party, script)
+    messages = standin.messages(2003)
+    twins = [(one, two) for one, two in itertools.pairwise(messages)
+             if (one.text, one.button_texts()) == (two.text, two.button_texts())]
+    assert len(twins) == 1, "the screen whose answer was lost went out twice"
+    assert [copy.deleted for copy in twins[0]] == [True, True], "both copies left the chat"
+    visible = "\n".join(_visible_texts(standin, 2003))
+    assert "CANARY-TWICE" not in visible
+    assert "Access to the spring" not in visible
 
 
 async def test_the_mediator_can_keep_answers_in_the_chats(standin: BotApiStandIn, local: LocalBot) -> None:
@@ -197,6 +218,7 @@ async def test_a_closed_grievance_is_purged_after_the_retention_period(
         description=("CANARY-G2 well dry",), urgency=Urgency.ROUTINE))
     found = REFERENCE_PATTERN.search("\n".join(_visible_texts(standin, 4001)))
     assert found is not None, "the receipt with its reference stays in the chat"
+    assert standin.visible_user_messages(4001) == [], "what the reporter sent left the chat, the command included"
     officer = standin.user(TRIAGE_ID, "Officer")
     officer.send_command("/grievances", found.group(0))
     await local.settle()

@@ -495,6 +495,8 @@ async def test_outbox_delivers_in_order(store: Store) -> None:
         (ALICE, "edit", "third", [], 77, 0),
     ]
     assert [m.seq for m in messages] == sorted(m.seq for m in messages)
+    assert await store.pending_outbox() == [], "taken messages are not handed out twice"
+    await store.release_outbox(m.seq for m in messages)
     assert len(await store.pending_outbox(limit=2)) == 2
 
 
@@ -505,6 +507,7 @@ async def test_finished_outbox_keeps_no_payload(store: Store) -> None:
         await tx.enqueue(ALICE, "two", [])
     first, second = await store.pending_outbox()
     await store.finish_outbox(first.seq, "sent")
+    await store.release_outbox([second.seq])
     assert [m.seq for m in await store.pending_outbox()] == [second.seq]
     async with store.engine.connect() as connection:
         row = (await connection.execute(
@@ -541,9 +544,38 @@ async def test_a_waiting_message_holds_back_the_later_ones_of_its_chat(store: St
     async with unit(store) as tx:
         await tx.enqueue(ALICE, "second", [])
         await tx.enqueue(BOB, "to Bob", [])
-    assert [m.text for m in await store.pending_outbox()] == ["to Bob"]
+    (to_bob,) = await store.pending_outbox()
+    assert to_bob.text == "to Bob"
+    await store.release_outbox([to_bob.seq])
     await store.retry_outbox(first.seq, timedelta(seconds=-1))
     assert [m.text for m in await store.pending_outbox()] == ["first", "second", "to Bob"]
+
+
+async def test_a_dead_senders_messages_come_back_uncertain(store: Store) -> None:
+    """What a sender took and never settled is due again after a restart (or once its claim ran out), marked
+    uncertain; a caucus screen sent that way leaves a gap, whose unknown ids go with the chat's next erasure."""
+    async with unit(store) as tx:
+        await tx.note_incoming(ALICE, 10)  # the party's answer
+        await tx.enqueue(ALICE, "Saved: 4 goats", [], sensitive=True)
+    (taken,) = await store.pending_outbox()
+    assert await store.pending_outbox() == []  # claimed: no second sender gets it
+    assert await store.recover_outbox() == 1  # the process restarted: the sender that took it is gone
+    (again,) = await store.pending_outbox()
+    assert (again.seq, again.text) == (taken.seq, "Saved: 4 goats")
+    await store.finish_outbox(again.seq, "sent", sent_message_id=14, sensitive=True)
+    async with store.engine.connect() as connection:
+        row = (await connection.execute(select(OutboxMessage.uncertain, OutboxMessage.after_message_id)
+                                        .where(OutboxMessage.seq == taken.seq))).one()
+    assert (row.uncertain, row.after_message_id) == (True, 10)
+    async with unit(store) as tx:
+        await tx.erase_from_chat(ALICE, None, key_id=None)
+    (deletion,) = await store.pending_outbox()
+    # 11 to 13 may hold the first copy; 14 is the screen itself; 10, the answer, is no screen.
+    assert (deletion.method, deletion.message_ids) == ("delete", (11, 12, 13, 14))
+    await store.finish_outbox(deletion.seq, "sent")
+    async with unit(store) as tx:
+        await tx.erase_from_chat(ALICE, None, key_id=None)
+    assert await store.pending_outbox() == [], "a gap is deleted once"
 
 
 # Concurrency -----------------------------------------------------------------------------------------
