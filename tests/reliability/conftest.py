@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-FIGURES: dict[str, str] = {}
+from tests.figures import section
 
 
 @pytest.fixture(scope="session")
 def reliability_figures() -> dict[str, str]:
     """Record a figure (name -> value); each is printed under "reliability figures" at the end of the run."""
-    return FIGURES
+    return section("reliability figures")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,9 +26,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=stress)
         items[:] = [item for item in items if item.get_closest_marker("stress") is None]
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("reliability figures")
-        for name, value in FIGURES.items():
-            terminalreporter.write_line(f"{name}: {value}")

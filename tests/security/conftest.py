@@ -1,4 +1,4 @@
-"""Shared by the security suites: the figures they hold (printed in a section at the end of the run),
+"""Shared by the security suites: the figures they hold (printed in a section at the end of the run, tests/conftest.py),
 and the whole mediation session the isolation and at-rest suites both inspect."""
 
 from __future__ import annotations
@@ -12,26 +12,18 @@ from bot.standin import BotApiStandIn
 
 # The real bot against the Bot API stand-in, as in the end-to-end tests (a module's own `settings` takes precedence).
 from tests.e2e.conftest import local, standin  # noqa: F401
+from tests.figures import section
 from tests.security.sessions import Session, plan_cases, run_session
 
 # An empty, migrated database on each backend, as in the storage contract suite (PostgreSQL skipped with the reason
 # when none answers, and failing under CI=true).
 from tests.storage.conftest import database  # noqa: F401
 
-FIGURES: dict[str, str] = {}
-
 
 @pytest.fixture(scope="session")
 def figures() -> dict[str, str]:
     """Record a figure a suite holds (name -> value); each is printed under "security figures"."""
-    return FIGURES
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if FIGURES:
-        terminalreporter.section("security figures")
-        for name, value in FIGURES.items():
-            terminalreporter.write_line(f"{name}: {value}")
+    return section("security figures")
 
 
 # One whole session (three random cases, two grievances) serves the isolation and the at-rest suites.
