@@ -17,7 +17,7 @@ milliseconds after an update was sent, or a few milliseconds after a reply reach
   twice, an update never committed); SQLite's ``integrity_check``;
 - ``replies delivered twice``: the outbox is at-least-once, so a reply sent just before a kill goes again; and
   how many of those left one copy in the chat while the other was deleted (a caucus screen whose first copy's
-  message id died with the process, so it is never deleted);
+  message id died with the process: the outbox's gaps must delete it too, so anything but 0 fails the run);
 - ``back up``: the median time from a kill to the bot running again (a spare process with its imports
   done takes over; ``--cold`` starts ``python -m bot.cli run`` afresh each time instead).
 """
