@@ -830,7 +830,8 @@ class DrillReport:
     conversations: int
     audit: Audit
     replies_twice: int  # replies delivered again after a kill (the outbox is at-least-once): tolerated
-    copies_left: int  # of those, copies left in the chat while their twin was deleted: must be none
+    copies_left: int  # of those, first copies left in the chat while the copy after them was deleted: must be none
+    copies_early: int  # first copies deleted while the copy after them still stands (no harm: it is seen once)
     stuck: list[str]  # scripts that could not go on (the latest message lacked the button they needed)
     errors_logged: list[str]
     log_leaks: int
@@ -863,7 +864,8 @@ class DrillReport:
             f"(+{audit.setup_checked} set-up fields), lost {len(audit.lost)}, duplicated {len(audit.duplicated)}, "
             f"integrity {audit.integrity}; scripts stuck {len(self.stuck)}; "
             f"replies delivered twice {self.replies_twice} (tolerated), "
-            f"{self.copies_left} of them left in the chat while the twin was deleted; "
+            f"{self.copies_left} first copies left in the chat while their twin was deleted, "
+            f"{self.copies_early} deleted while their twin stands; "
             f"errors logged {len(self.errors_logged)}; log leaks {self.log_leaks}; "
             f"back up {statistics.median(self.downtime or [0.0]):.2f} s after a kill (median); {self.seconds:.1f} s"
         )
@@ -934,8 +936,9 @@ class CrashDrill:
         errors = [line for line in logged.splitlines() if " ERROR " in line or "Traceback" in line]
         return DrillReport(
             "sqlite" if _sqlite_path(self._url) else "postgresql", killer.points, sets,
-            sum(len(case.parties) + 1 for case in self._cases), audit, sum(t for t, _ in twins),
-            sum(left for _, left in twins), [stuck for case in self._cases for stuck in case.stuck], errors,
+            sum(len(case.parties) + 1 for case in self._cases), audit, sum(t for t, _, _ in twins),
+            sum(left for _, left, _ in twins), sum(early for _, _, early in twins),
+            [stuck for case in self._cases for stuck in case.stuck], errors,
             len(TAG.findall(logged)), time.monotonic() - started, killer.downtime,
         )
 
@@ -961,13 +964,16 @@ class CrashDrill:
 _UPDATE_EVENTS = frozenset({"user_text", "user_command", "user_press", "user_other"})
 
 
-def _twins(standin: BotApiStandIn, chat: int) -> tuple[int, int]:
-    """Replies sent again after a kill (identical to the message just before them in the chat), and how
-    many of those pairs kept one copy in the chat while the other was deleted as a caucus screen is."""
+def _twins(standin: BotApiStandIn, chat: int) -> tuple[int, int, int]:
+    """Replies sent again after a kill (identical to the message just before them in the chat); of those, how
+    many first copies stayed in the chat while the copy after them was deleted (a lost copy of a caucus screen
+    left behind: a failure), and how many first copies were deleted while the copy after them still stands
+    (a duplicate of an ordinary message inside a screen's gap: the person still sees it once)."""
     messages = standin.messages(chat)
-    twins = left = 0
+    twins = left = early = 0
     for earlier, later in itertools.pairwise(messages):
         if (earlier.text, earlier.button_texts()) == (later.text, later.button_texts()):
             twins += 1
-            left += earlier.deleted != later.deleted
-    return twins, left
+            left += not earlier.deleted and later.deleted
+            early += earlier.deleted and not later.deleted
+    return twins, left, early
