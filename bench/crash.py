@@ -15,9 +15,11 @@ milliseconds after an update was sent, or a few milliseconds after a reply reach
   with the master key and compared with what was typed; ``lost`` and ``duplicated`` list the differences
   (missing or changed items, extra rows, a seat at another step than its script reached, a case created
   twice, an update never committed); SQLite's ``integrity_check``;
-- ``replies delivered twice``: the outbox is at-least-once, so a reply sent just before a kill goes again; and
-  how many of those left one copy in the chat while the other was deleted (a caucus screen whose first copy's
-  message id died with the process: the outbox's gaps must delete it too, so anything but 0 fails the run);
+- ``replies delivered twice``: the outbox is at-least-once, so a reply sent just before a kill goes again; of
+  those, first copies left in the chat while the copy after them was deleted (a caucus screen whose first copy's
+  message id died with the process: the outbox's gaps must delete it too, so anything but 0 fails the run), and
+  first copies deleted while the copy after them stands (an ordinary message's duplicate that fell inside a
+  screen's gap: the person still sees it once);
 - ``back up``: the median time from a kill to the bot running again (a spare process with its imports
   done takes over; ``--cold`` starts ``python -m bot.cli run`` afresh each time instead).
 """
