@@ -22,6 +22,7 @@ from bot.dispatch import CaucusHandlers
 from bot.outbox import OutboxSender
 from bot.turn import Runtime
 from storage.db import create_engine, is_sqlite
+from storage.leader import Leadership
 from storage.migrate import upgrade_async
 from storage.repository import Store
 from storage.retention import PurgeCounts, purge_expired
@@ -35,6 +36,10 @@ GET_ME_TIMEOUT_S = 10.0
 UPDATE_MEMORY = timedelta(days=3)
 BUTTON_LIFETIME = timedelta(days=30)
 DEADLINE_CHECK_EVERY_S = 300.0
+# A worker that does not lead asks again this often; the one that leads checks its lock connection as often.
+LEAD_RETRY_S = 1.0
+LEAD_CHECK_S = 5.0
+LEAD_LINE = "this process now sends the replies and runs the upkeep jobs"
 
 
 class StartupError(Exception):
@@ -213,6 +218,7 @@ class CaucusBot:
             settings.chat_messages_per_second,
         )
         self.intake = self._intake()
+        self.leadership = Leadership(self.engine)
         self._jobs: list[asyncio.Task[None]] = []
 
     async def start(self, *, migrate: bool | None = None) -> None:
@@ -227,20 +233,43 @@ class CaucusBot:
         except (TimeoutError, NetworkError) as error:
             raise StartupError(f"cannot reach the Bot API at TELEGRAM_API_BASE_URL ({type(error).__name__})") from None
         self.runtime.bot_username = self.application.bot.username
-        # This process is the only sender: whatever one was sending when it stopped is due again.
-        await self.store.recover_outbox()
         await self.intake.start()
-        self._jobs = [
-            asyncio.create_task(self.sender.run(), name="caucus-outbox"),
-            # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
-            asyncio.create_task(self._every(3600, "pruning", self._prune), name="caucus-maintenance"),
-            # Reminders are due at most once a day per party: every few minutes is plenty.
-            asyncio.create_task(self._every(DEADLINE_CHECK_EVERY_S, "deadline check", self.check_deadlines),
-                                name="caucus-deadlines"),
-            # Daily: erase what the retention period no longer covers; log the audit chain's head as an anchor.
-            asyncio.create_task(self._every(86400, "retention purge", self.purge), name="caucus-retention"),
-        ]
+        self._jobs = [asyncio.create_task(self._lead(), name="caucus-lead")]
         logger.info("Caucus is running as @%s", self.runtime.bot_username)
+
+    async def _lead(self) -> None:
+        """Take the lead when free (at once with SQLite, or as the first of several workers on PostgreSQL), then
+        send the replies and run the upkeep jobs until the lead is lost (see `storage.leader`)."""
+        while True:
+            if not await self.leadership.try_acquire(self.runtime.outbox_ready.set):
+                await asyncio.sleep(LEAD_RETRY_S)
+                continue
+            logger.info(LEAD_LINE)
+            # Whatever the previous sender was sending when it stopped is due again (it may have gone out).
+            await self.store.recover_outbox()
+            work = [
+                asyncio.create_task(self.sender.run(), name="caucus-outbox"),
+                # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
+                asyncio.create_task(self._every(3600, "pruning", self._prune), name="caucus-maintenance"),
+                # Reminders are due at most once a day per party: every few minutes is plenty.
+                asyncio.create_task(self._every(DEADLINE_CHECK_EVERY_S, "deadline check", self.check_deadlines),
+                                    name="caucus-deadlines"),
+                # Daily: erase what the retention period no longer covers; log the audit chain's head as an anchor.
+                asyncio.create_task(self._every(86400, "retention purge", self.purge), name="caucus-retention"),
+            ]
+            try:
+                await self._hold_lead()
+            finally:
+                for task in work:
+                    task.cancel()
+                await asyncio.gather(*work, return_exceptions=True)
+
+    async def _hold_lead(self) -> None:
+        """Return once the lead is lost (its lock connection failed)."""
+        while True:
+            await asyncio.sleep(LEAD_CHECK_S)
+            if not await self.leadership.still_held():
+                return
 
     def _intake(self) -> Intake:
         if self.settings.webhook is None:
@@ -263,6 +292,7 @@ class CaucusBot:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._jobs = []
+        await self.leadership.release()
         with contextlib.suppress(Exception):
             await self.application.shutdown()
         await self.engine.dispose()

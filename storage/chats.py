@@ -80,6 +80,7 @@ class ChatRepository(TransactionPart):
     """The outbox and chat part of a transaction (see `storage.repository.Transaction`)."""
 
     _system_key_id: str
+    queued = 0  # messages this transaction queued (announced at commit: `storage.repository.Store.transaction`)
 
     async def enqueue(
         self, chat_id: int, text: str, buttons: list[list[dict[str, str]]], *,
@@ -105,6 +106,7 @@ class ChatRepository(TransactionPart):
             payload["message_ids"] = list(message_ids)
         row.payload_enc = cipher.encrypt(json.dumps(payload, ensure_ascii=False), _outbox_context(row))
         self.session.add(row)
+        self.queued += 1
 
     async def note_incoming(self, chat_id: int, message_id: int | None) -> None:
         """A person wrote in this chat: they can be written to again, and /quickexit can delete their message."""

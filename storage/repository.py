@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -48,6 +48,7 @@ from storage.db import is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
 from storage.grievances import GrievanceRepository
 from storage.keys import require_configured_master_keys
+from storage.leader import OUTBOX_CHANNEL
 from storage.retention import RetentionRepository
 from storage.tables import (
     Answer,
@@ -298,7 +299,11 @@ class Store(OutboxStore):
                     yield None
                     return
             assert self._system_key_id is not None  # noqa: S101 - set by open()
-            yield Transaction(self, session, _Keys(session, self.ring), self._system_key_id)
+            tx = Transaction(self, session, _Keys(session, self.ring), self._system_key_id)
+            yield tx
+            if tx.queued and tx._locking:
+                # Delivered with the commit, once however many replies: the worker that sends wakes up at once.
+                await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
 
 def _short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(6))
@@ -338,13 +343,16 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
 
     # Users ---------------------------------------------------------------------------------
     async def user(self, user_id: int) -> UserState:
-        row = await self._user_row(user_id)
+        """The person an update comes from. On PostgreSQL their row stays locked to the end of the transaction:
+        with several workers, one person's updates are handled one at a time, whichever workers get them."""
+        row = await self._user_row(user_id, lock=self._locking)
         return UserState(row.user_hash, row.language, row.active_kind, row.active_id, row.version, row.pending,
                          row.timezone)
 
-    async def _user_row(self, user_id: int) -> User:
+    async def _user_row(self, user_id: int, *, lock: bool = False) -> User:
         user_hash = self.store.user_hash(user_id)
-        row = (await self.session.scalars(select(User).where(User.user_hash == user_hash))).one_or_none()
+        statement = select(User).where(User.user_hash == user_hash)
+        row = (await self.session.scalars(statement.with_for_update() if lock else statement)).one_or_none()
         if row is None:
             row = User(user_hash=user_hash, version=0)
             self.session.add(row)

@@ -4,6 +4,11 @@
 one worker as a whole, so a module's played session (hostile input, the complete caucus, ...) is set up once; the
 isolation and at-rest suites, which inspect one shared session, go together. ``-n 0`` runs everything in this
 process.
+
+``python -m pytest`` never runs a ``stress`` test (1,000 crash kill points, 200 participants on three workers);
+``python -m pytest -m stress`` (or any marker expression naming ``stress``) does. A hook rather than
+``addopts = -m 'not stress'``, so that another ``-m`` (``-m postgres``) cannot pull a long stress run in by
+replacing that expression.
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return _SHARED_SCOPES.get(scope, scope)
 
     return ModuleScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "stress" in (config.getoption("markexpr", "") or ""):
+        return
+    stress = [item for item in items if item.get_closest_marker("stress") is not None]
+    if stress:
+        config.hook.pytest_deselected(items=stress)
+        items[:] = [item for item in items if item.get_closest_marker("stress") is None]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -492,6 +492,8 @@ class DrillPlan:
     parties_per_case: tuple[int, int] = (2, 2)  # fewest, most
     seed: int = 20_240_601
     warm_restarts: bool = True
+    # How often a party submits, stops at the review screen, or stops after suggesting an option (shortest).
+    reach_weights: tuple[int, int, int] = (3, 1, 1)
 
 
 class Planner:
@@ -525,7 +527,7 @@ class Planner:
             points=(str(first), str(rng.randint(0, 100 - first))) if points else (),
             optional=optional, share=self._share(optional),
         )
-        reach: Reach = rng.choices(("submitted", "review", "rating"), (3, 1, 1))[0]
+        reach: Reach = rng.choices(("submitted", "review", "rating"), self._plan.reach_weights)[0]
         return PartyPlan(
             tag, f"Party {tag}", PARTY_BASE_ID + set_number * 100 + case * 10 + index, script, reach,
             note=f"{tag} note: please call me after the harvest" if reach == "submitted" else None,
