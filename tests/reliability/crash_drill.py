@@ -930,7 +930,7 @@ class CrashDrill:
                 await asyncio.gather(*filter(None, (watching, killing)), return_exceptions=True)
                 await bot.stop()
                 await probe.close()
-            user_updates = sum(event.kind in _UPDATE_EVENTS for event in standin.events())
+            user_updates = sum(event.kind in UPDATE_EVENTS for event in standin.events())
             chats = {chat for case in self._cases for chat in (case.mediator_id, *case.user_ids)}
             twins = [_twins(standin, chat) for chat in sorted(chats)]
         audit = await Auditor(self._url, self._master_key).run(self._cases, user_updates)
@@ -963,7 +963,7 @@ class CrashDrill:
 
 
 # What people did, one update each, as the stand-in logs it (not "bot_delete_user": the bot deleting their message).
-_UPDATE_EVENTS = frozenset({"user_text", "user_command", "user_press", "user_other"})
+UPDATE_EVENTS = frozenset({"user_text", "user_command", "user_press", "user_other"})
 
 
 def _twins(standin: BotApiStandIn, chat: int) -> tuple[int, int, int]:

@@ -10,7 +10,9 @@ then the database is read back with the master key and compared with the scripts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from tests.reliability.crash_drill import (
     MEDIATOR_BASE_ID,
     ROOT,
     TAG,
+    UPDATE_EVENTS,
     Auditor,
     DatabaseProbe,
     DrillPlan,
@@ -66,6 +69,31 @@ async def database_url() -> str:  # type: ignore[misc]
         pytest.skip(str(error))
 
 
+@contextlib.asynccontextmanager
+async def _behind_proxy(standin: BotApiStandIn, count: int, env: dict[str, str], log: Path
+                        ) -> AsyncIterator[tuple[WebhookWorkers, RoundRobinProxy, Quiescence]]:
+    """``count`` workers running behind the proxy, and a way to wait until they are done; all stopped after."""
+    workers = WebhookWorkers(count, env, ROOT, log)
+    proxy = RoundRobinProxy(workers.targets)
+    await proxy.start()
+    probe = DatabaseProbe(env["CAUCUS_DATABASE_URL"])
+    local = Quiescence(standin, probe)
+    watching = asyncio.create_task(local.watch())
+    try:
+        await workers.start(proxy.url)
+        yield workers, proxy, local
+    finally:
+        local.stop()
+        await watching
+        await workers.stop()
+        await proxy.stop()
+        await probe.close()
+
+
+def _user_updates(standin: BotApiStandIn) -> int:
+    return sum(event.kind in UPDATE_EVENTS for event in standin.events())
+
+
 @pytest.mark.postgres
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("cases", [
@@ -83,25 +111,12 @@ async def test_three_workers_serve_every_party_once_and_in_order(
     master_key = MasterKey.generate()
     log = tmp_path / "workers.log"
     with BotApiStandIn() as standin:
-        workers = WebhookWorkers(WORKERS, _env(standin, database_url, master_key, cases), ROOT, log)
-        proxy = RoundRobinProxy(workers.targets)
-        await proxy.start()
-        probe = DatabaseProbe(database_url)
-        local = Quiescence(standin, probe)
-        watching = asyncio.create_task(local.watch())
-        try:
-            await workers.start(proxy.url)
+        env = _env(standin, database_url, master_key, cases)
+        async with _behind_proxy(standin, WORKERS, env, log) as (workers, proxy, local):
             await asyncio.gather(*(play_case(local, case) for case in planned))
             await local.settle()
             assert all(workers.alive()), f"a worker died (log: {log})"
-        finally:
-            local.stop()
-            await watching
-            await workers.stop()
-            await proxy.stop()
-            await probe.close()
-        user_updates = sum(event.kind in {"user_text", "user_command", "user_press", "user_other"}
-                           for event in standin.events())
+        user_updates = _user_updates(standin)
         # Cross-talk: a party's chat quoting another party's tag (every text a script types carries its tag; no
         # mediator here shares anything with the parties, so a party only ever sees its own).
         crossed = [
@@ -135,30 +150,16 @@ async def test_when_the_worker_that_sends_dies_another_takes_over(database_url: 
     master_key = MasterKey.generate()
     log = tmp_path / "workers.log"
     with BotApiStandIn() as standin:
-        workers = WebhookWorkers(2, _env(standin, database_url, master_key, 1), ROOT, log)
-        proxy = RoundRobinProxy(workers.targets)
-        await proxy.start()
-        probe = DatabaseProbe(database_url)
-        local = Quiescence(standin, probe)
-        watching = asyncio.create_task(local.watch())
-        try:
-            await workers.start(proxy.url)
-            for _ in range(100):
+        async with _behind_proxy(standin, 2, _env(standin, database_url, master_key, 1), log) as (workers, _, local):
+            for _attempt in range(100):
                 if workers.leaders:
                     break
                 await asyncio.sleep(0.05)
             (leader,) = workers.leaders
             await workers.kill(leader)
-            await play_case(local, case)  # the proxy's posts to the dead worker get 502 and come again
+            await play_case(local, case)  # the proxy skips the dead worker, as a load balancer would
             await local.settle()
-        finally:
-            local.stop()
-            await watching
-            await workers.stop()
-            await proxy.stop()
-            await probe.close()
-        user_updates = sum(event.kind in {"user_text", "user_command", "user_press", "user_other"}
-                           for event in standin.events())
+        user_updates = _user_updates(standin)
     assert workers.leaders == [leader, 1 - leader], "the other worker took the lead"
     assert case.stuck == [], case.stuck
     audit = await Auditor(database_url, master_key).run([case], user_updates)
