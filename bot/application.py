@@ -241,12 +241,9 @@ class CaucusBot:
         """Take the lead when free (at once with SQLite, or as the first of several workers on PostgreSQL), then
         send the replies and run the upkeep jobs until the lead is lost (see `storage.leader`)."""
         while True:
-            if not await self.leadership.try_acquire(self.runtime.outbox_ready.set):
+            if not await self._take_lead():
                 await asyncio.sleep(LEAD_RETRY_S)
                 continue
-            logger.info(LEAD_LINE)
-            # Whatever the previous sender was sending when it stopped is due again (it may have gone out).
-            await self.store.recover_outbox()
             work = [
                 asyncio.create_task(self.sender.run(), name="caucus-outbox"),
                 # Hourly: forget update ids (Telegram redelivers for 24 h at most) and old buttons.
@@ -263,6 +260,20 @@ class CaucusBot:
                 for task in work:
                     task.cancel()
                 await asyncio.gather(*work, return_exceptions=True)
+
+    async def _take_lead(self) -> bool:
+        """Take the lead if free, and with it what the previous sender was sending when it stopped (due again:
+        it may have gone out). False when another worker leads or the database failed (tried again later)."""
+        try:
+            if not await self.leadership.try_acquire(self.runtime.outbox_ready.set):
+                return False
+            await self.store.recover_outbox()
+        except Exception as error:  # noqa: BLE001 - the database down: this worker tries again, as the sender would
+            logger.warning("could not take the lead: %s", type(error).__name__)
+            await self.leadership.release()
+            return False
+        logger.info(LEAD_LINE)
+        return True
 
     async def _hold_lead(self) -> None:
         """Return once the lead is lost (its lock connection failed)."""

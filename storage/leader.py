@@ -52,6 +52,9 @@ class Leadership:
                 raw: Any = (await connection.get_raw_connection()).driver_connection
                 await raw.add_listener(OUTBOX_CHANNEL, lambda *_args: on_outbox())
         except BaseException:
+            # Discarded, not pooled: a session that took the lock must not live on in the pool holding it.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await connection.invalidate()
             await connection.close()
             raise
         if not acquired:
