@@ -312,12 +312,14 @@ class OutboxStore:
             )
 
     async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
-        """Forget update ids Telegram can no longer redeliver, buttons too old to be pressed usefully, and
-        messages too old to be deleted."""
+        """Forget update ids Telegram can no longer redeliver (and the replies settled as long ago), buttons too
+        old to be pressed usefully, and messages too old to be deleted."""
         async with self._sessions() as session, session.begin():
             await session.execute(
                 delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
             )
+            await session.execute(delete(OutboxMessage).where(
+                OutboxMessage.status != "pending", OutboxMessage.sent_at < utcnow() - updates_older_than))
             await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
             await session.execute(delete(ChatMessage).where(ChatMessage.at < utcnow() - DELETABLE_FOR))
             await session.execute(delete(ChatGap).where(ChatGap.at < utcnow() - DELETABLE_FOR))

@@ -715,18 +715,30 @@ async def _table_names(database: Database) -> list[str]:
         await engine.dispose()
 
 
+async def _outbox_rows(store: Store) -> list[str]:
+    async with store.engine.connect() as connection:
+        return list((await connection.scalars(select(OutboxMessage.status).order_by(OutboxMessage.seq))).all())
+
+
 async def test_prune_forgets_old_update_ids_and_buttons(store: Store) -> None:
-    """Pruning drops update ids and buttons past their age, and keeps recent ones."""
+    """Pruning drops update ids, settled replies and buttons past their age, and keeps recent ones and every
+    reply still waiting."""
     async with store.transaction(update_id=501) as tx:
         assert tx is not None
         token = await tx.issue_button(ButtonMeaning("h", "user", "o", 0, "setlang", "fr"))
+        await tx.enqueue(ALICE, "sent", [])
+        await tx.enqueue(BOB, "waiting", [])
+    sent, _waiting = await store.pending_outbox()
+    await store.finish_outbox(sent.seq, "sent", sent_message_id=9)
     await store.prune(updates_older_than=timedelta(days=1), buttons_older_than=timedelta(days=1))
     async with store.transaction(update_id=501) as tx:
         assert tx is None  # still remembered
     async with store.transaction() as tx:
         assert tx is not None
         assert await tx.resolve_button(token) is not None
+    assert await _outbox_rows(store) == ["sent", "pending"]
     await store.prune(updates_older_than=timedelta(seconds=-1), buttons_older_than=timedelta(seconds=-1))
     async with store.transaction(update_id=501) as tx:
         assert tx is not None  # forgotten: a (theoretical) redelivery would be handled again
         assert await tx.resolve_button(token) is None
+    assert await _outbox_rows(store) == ["pending"], "a settled reply goes, a waiting one stays"
