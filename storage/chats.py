@@ -217,6 +217,7 @@ class OutboxStore:
                 BlockedChat.chat_key.in_({row.chat_key for row in rows})))).all())
             keys = self._keys_for(session)
             messages = []
+            marking: list[OutboxMessage] = []  # screens tried now for the first time, or again for sure
             for row in rows:
                 if row.chat_key in blocked:
                     row.status, row.payload_enc, row.sent_at = "undeliverable", None, now
@@ -231,11 +232,17 @@ class OutboxStore:
                 if row.claimed_until is not None:
                     row.uncertain = True  # its sender died while working on it
                 if message.sensitive and not row.uncertain:
-                    # A copy sent now, if its id is lost, will be among the ids after this one.
-                    row.after_message_id = await session.scalar(select(func.max(ChatMessage.message_id)).where(
-                        ChatMessage.chat_key == row.chat_key))
+                    marking.append(row)
                 row.claimed_until = now + CLAIM_FOR
                 messages.append(message)
+            if marking:
+                # A copy sent now, if its id is lost, will be among the ids after the chat's highest known one.
+                highest: dict[str, int] = dict((await session.execute(
+                    select(ChatMessage.chat_key, func.max(ChatMessage.message_id))
+                    .where(ChatMessage.chat_key.in_({row.chat_key for row in marking}))
+                    .group_by(ChatMessage.chat_key))).all())
+                for row in marking:
+                    row.after_message_id = highest.get(row.chat_key)
             return messages
 
     async def release_outbox(self, seqs: Iterable[int]) -> None:
