@@ -122,26 +122,26 @@ class ChatRepository(TransactionPart):
 
     async def erase_from_chat(self, chat_id: int, answer_message_id: int | None, *, key_id: str | None) -> None:
         """After an answer is saved: delete it and the screens that asked for it from the person's chat."""
-        chat_key = self.store.chat_key(chat_id)
-        ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.sensitive.is_(True), ChatMessage.deleted.is_(False),
-            ChatMessage.at > utcnow() - DELETABLE_FOR,
-        ))).all())
-        if answer_message_id is not None:
-            ids.append(answer_message_id)
-        ids += await self._gap_ids(chat_key)
-        await self._delete_messages(chat_id, chat_key, ids, key_id=key_id)
+        await self._erase(chat_id, answer_message_id, screens_only=True, key_id=key_id)
 
     async def quick_exit(self, chat_id: int, command_message_id: int | None) -> int:
         """Delete every message of this chat the bot can still delete; returns how many it asked to delete."""
+        return await self._erase(chat_id, command_message_id, screens_only=False, key_id=None)
+
+    async def _erase(self, chat_id: int, this_message_id: int | None, *, screens_only: bool,
+                     key_id: str | None) -> int:
+        """Delete the chat's messages still deletable (only the caucus screens with ``screens_only``), the one
+        this update brought, and the unknown ids of its gaps; returns how many ids that is."""
         chat_key = self.store.chat_key(chat_id)
-        ids = list((await self.session.scalars(select(ChatMessage.message_id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.deleted.is_(False), ChatMessage.at > utcnow() - DELETABLE_FOR,
-        ))).all())
-        if command_message_id is not None:
-            ids.append(command_message_id)
+        statement = select(ChatMessage.message_id).where(
+            ChatMessage.chat_key == chat_key, ChatMessage.deleted.is_(False), ChatMessage.at > utcnow() - DELETABLE_FOR)
+        if screens_only:
+            statement = statement.where(ChatMessage.sensitive.is_(True))
+        ids = list((await self.session.scalars(statement)).all())
+        if this_message_id is not None:
+            ids.append(this_message_id)
         ids += await self._gap_ids(chat_key)
-        await self._delete_messages(chat_id, chat_key, ids, key_id=None)
+        await self._delete_messages(chat_id, chat_key, ids, key_id=key_id)
         return len(set(ids))
 
     async def _gap_ids(self, chat_key: str) -> list[int]:
