@@ -87,6 +87,24 @@ READY_LINE = "Caucus is running"
 TAG = re.compile(r"\bS\d+C\d+(?:P\d+)?\b")
 
 
+def bot_env(standin: BotApiStandIn, database_url: str, master_key: MasterKey, mediators: int) -> dict[str, str]:
+    """The environment of a bot process against ``standin``: this one's, minus any Caucus or Telegram setting,
+    with ``mediators`` mediator accounts (one per case: MEDIATOR_BASE_ID and on)."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(("CAUCUS_", "TELEGRAM_"))}
+    return {
+        **inherited,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "TELEGRAM_BOT_TOKEN": standin.token,
+        "TELEGRAM_API_BASE_URL": standin.base_url,
+        "CAUCUS_MASTER_KEY": master_key.to_base64(),
+        "CAUCUS_DATABASE_URL": database_url,
+        "CAUCUS_MEDIATOR_IDS": ",".join(str(MEDIATOR_BASE_ID + number) for number in range(mediators)),
+        # The stand-in has no rate limits: replies go as fast as they come (as LocalBot sets it too).
+        "CAUCUS_MESSAGES_PER_SECOND": "1000",
+        "CAUCUS_CHAT_MESSAGES_PER_SECOND": "1000",
+    }
+
+
 # Databases -----------------------------------------------------------------------------------------------
 
 class PostgresUnavailableError(Exception):
@@ -885,23 +903,6 @@ class CrashDrill:
         self._cases: list[CasePlan] = []
         self._chats: list[int] = []
 
-    def _env(self, standin: BotApiStandIn) -> dict[str, str]:
-        inherited = {name: value for name, value in os.environ.items()
-                     if not name.startswith(("CAUCUS_", "TELEGRAM_"))}
-        mediators = range(MEDIATOR_BASE_ID, MEDIATOR_BASE_ID + self._plan.cases_per_set)
-        return {
-            **inherited,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            "TELEGRAM_BOT_TOKEN": standin.token,
-            "TELEGRAM_API_BASE_URL": standin.base_url,
-            "CAUCUS_MASTER_KEY": self._master_key.to_base64(),
-            "CAUCUS_DATABASE_URL": self._url,
-            "CAUCUS_MEDIATOR_IDS": ",".join(map(str, mediators)),
-            # The stand-in has no rate limits: replies go as fast as they come (as LocalBot sets it too).
-            "CAUCUS_MESSAGES_PER_SECOND": "1000",
-            "CAUCUS_CHAT_MESSAGES_PER_SECOND": "1000",
-        }
-
     def _replies_seen(self, standin: BotApiStandIn) -> int:
         return sum(len(standin.messages(chat)) for chat in self._chats)
 
@@ -909,7 +910,8 @@ class CrashDrill:
         started = time.monotonic()
         log = self._workdir / "bot.log"
         with BotApiStandIn() as standin:
-            bot = BotProcess(self._env(standin), self._workdir, log, warm_restarts=self._plan.warm_restarts)
+            env = bot_env(standin, self._url, self._master_key, self._plan.cases_per_set)
+            bot = BotProcess(env, self._workdir, log, warm_restarts=self._plan.warm_restarts)
             probe = DatabaseProbe(self._url)
             local = Quiescence(standin, probe)
             killer = Killer(bot, standin, probe, self._plan.seed + 1, lambda: self._replies_seen(standin))

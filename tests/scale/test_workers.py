@@ -21,7 +21,6 @@ from bot.standin import BotApiStandIn
 from storage.crypto import MasterKey
 from tests.figures import section
 from tests.reliability.crash_drill import (
-    MEDIATOR_BASE_ID,
     ROOT,
     TAG,
     UPDATE_EVENTS,
@@ -31,6 +30,7 @@ from tests.reliability.crash_drill import (
     Planner,
     PostgresUnavailableError,
     Quiescence,
+    bot_env,
     play_case,
     postgres_database,
 )
@@ -41,21 +41,6 @@ PARTIES_PER_CASE = 5
 # Most parties stop after their first issue and a suggested option (the shortest script); a fifth each
 # submit or stop at the review screen.
 REACH_WEIGHTS = (1, 1, 3)
-
-
-def _env(standin: BotApiStandIn, url: str, master_key: MasterKey, mediators: int) -> dict[str, str]:
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(("CAUCUS_", "TELEGRAM_"))}
-    return {
-        **inherited,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "TELEGRAM_BOT_TOKEN": standin.token,
-        "TELEGRAM_API_BASE_URL": standin.base_url,
-        "CAUCUS_MASTER_KEY": master_key.to_base64(),
-        "CAUCUS_DATABASE_URL": url,
-        "CAUCUS_MEDIATOR_IDS": ",".join(str(MEDIATOR_BASE_ID + number) for number in range(mediators)),
-        "CAUCUS_MESSAGES_PER_SECOND": "1000",
-        "CAUCUS_CHAT_MESSAGES_PER_SECOND": "1000",
-    }
 
 
 @pytest.fixture
@@ -111,7 +96,7 @@ async def test_three_workers_serve_every_party_once_and_in_order(
     master_key = MasterKey.generate()
     log = tmp_path / "workers.log"
     with BotApiStandIn() as standin:
-        env = _env(standin, database_url, master_key, cases)
+        env = bot_env(standin, database_url, master_key, cases)
         async with _behind_proxy(standin, WORKERS, env, log) as (workers, proxy, local):
             await asyncio.gather(*(play_case(local, case) for case in planned))
             await local.settle()
@@ -150,7 +135,7 @@ async def test_when_the_worker_that_sends_dies_another_takes_over(database_url: 
     master_key = MasterKey.generate()
     log = tmp_path / "workers.log"
     with BotApiStandIn() as standin:
-        async with _behind_proxy(standin, 2, _env(standin, database_url, master_key, 1), log) as (workers, _, local):
+        async with _behind_proxy(standin, 2, bot_env(standin, database_url, master_key, 1), log) as (workers, _, local):
             for _attempt in range(100):
                 if workers.leaders:
                     break

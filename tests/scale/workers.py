@@ -20,10 +20,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot.application import LEAD_LINE
+from tests.reliability.crash_drill import READY_LINE
+
 __all__ = ["RoundRobinProxy", "WebhookWorkers", "free_port"]
 
-READY_LINE = "Caucus is running"
-LEAD_LINE = "this process now sends the replies"
 _PATH = "/telegram/updates"
 
 
