@@ -1,6 +1,6 @@
 """Consultation scale (flows/consultation.py): time, memory and recovered groups at 0.1, 1 and 10 million votes.
 
-Run by hand from the repository root: ``/work/venv/bin/python bench/consultation.py`` (about a minute).
+Run by hand from the repository root: ``python bench/consultation.py`` (about a minute).
 
 Each size runs in a fresh Python process, so the memory high-water marks of sizes do not mix. The process
 builds planted votes (``planted_votes``: 3 opinion groups of sizes 3:2:1, 10 % passes, 20 % coin-flip

@@ -1,6 +1,6 @@
 """Triage at scale: what /grievances costs with many reports stored (SQLite file, real encryption).
 
-Run by hand from the repository root: ``/work/venv/bin/python bench/grievances.py`` (about a minute).
+Run by hand from the repository root: ``python bench/grievances.py`` (about a minute).
 
 For 1,000 and 10,000 submitted grievances (each under its own data key, descriptions of ~200 characters in
 four languages), one row per size:
