@@ -20,6 +20,7 @@ import dataclasses
 import email.parser
 import email.policy
 import http.client
+import itertools
 import json
 import re
 import threading
@@ -1505,6 +1506,12 @@ class BotApiStandIn:
             if chat is None:
                 return []
             return [_snapshot(stored.view) for stored in chat.bot_messages.values()]
+
+    def sent_twice(self, chat_id: int) -> list[tuple[ChatMessage, ChatMessage]]:
+        """Bot messages in this chat identical (text and buttons) to the one just before them, with that one:
+        replies the bot sent again when it could not know the first had arrived."""
+        return [(earlier, later) for earlier, later in itertools.pairwise(self.messages(chat_id))
+                if (earlier.text, earlier.button_texts()) == (later.text, later.button_texts())]
 
     def visible_user_messages(self, chat_id: int) -> list[int]:
         """Ids of the messages the user sent in this chat that the bot has not deleted."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import os
 import random
 import re
@@ -973,11 +972,7 @@ def _twins(standin: BotApiStandIn, chat: int) -> tuple[int, int, int]:
     many first copies stayed in the chat while the copy after them was deleted (a lost copy of a caucus screen
     left behind: a failure), and how many first copies were deleted while the copy after them still stands
     (a duplicate of an ordinary message inside a screen's gap: the person still sees it once)."""
-    messages = standin.messages(chat)
-    twins = left = early = 0
-    for earlier, later in itertools.pairwise(messages):
-        if (earlier.text, earlier.button_texts()) == (later.text, later.button_texts()):
-            twins += 1
-            left += not earlier.deleted and later.deleted
-            early += earlier.deleted and not later.deleted
-    return twins, left, early
+    pairs = standin.sent_twice(chat)
+    left = sum(not earlier.deleted and later.deleted for earlier, later in pairs)
+    early = sum(earlier.deleted and not later.deleted for earlier, later in pairs)
+    return len(pairs), left, early

@@ -3,7 +3,6 @@ closing and erasing a case, and the retention purge of closed cases and grievanc
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -108,9 +107,7 @@ async def test_a_screen_sent_twice_leaves_no_copy_behind(standin: BotApiStandIn,
     await join(local, party, tokens["Upstream"], "en")
     standin.lose_next_response("sendMessage")  # the screen after the first answer
     await play_caucus(local, party, script)
-    messages = standin.messages(2003)
-    twins = [(one, two) for one, two in itertools.pairwise(messages)
-             if (one.text, one.button_texts()) == (two.text, two.button_texts())]
+    twins = standin.sent_twice(2003)
     assert len(twins) == 1, "the screen whose answer was lost went out twice"
     assert [copy.deleted for copy in twins[0]] == [True, True], "both copies left the chat"
     visible = "\n".join(_visible_texts(standin, 2003))
