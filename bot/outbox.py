@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from storage.chats import OutgoingMessage
+from storage.chats import Delivered, OutgoingMessage
 from storage.repository import Store
 
 __all__ = ["OutboxSender"]
@@ -103,7 +103,8 @@ class OutboxSender:
                 self.busy = False
 
     async def deliver_pending(self) -> None:
-        """Send what is due; a chat at its rate limit waits while the others go on."""
+        """Send what is due, different chats at once and each chat's in order; a chat at its rate limit waits
+        while the others go on. The outcomes of a round are recorded together, in one transaction."""
         pacing: set[int] = set()
         while True:
             pacing = {chat for chat in pacing if not self._chats.ready(chat)}
@@ -113,39 +114,50 @@ class OutboxSender:
                     return
                 await asyncio.sleep(min(1.0, self._chats.wait_time(pacing)))
                 continue
-            waiting: set[int] = set()
-            untried: list[int] = []
+            by_chat: dict[int, list[OutgoingMessage]] = {}
             for message in messages:
-                if message.chat_id in waiting or message.chat_id in pacing:
-                    untried.append(message.seq)  # keep a chat's messages in order behind one that must wait
-                    continue
-                if not self._chats.ready(message.chat_id):
-                    pacing.add(message.chat_id)
-                    untried.append(message.seq)
-                    continue
-                if not await self._deliver(message):
-                    waiting.add(message.chat_id)
-            await self._store.release_outbox(untried)
-            if waiting:
+                by_chat.setdefault(message.chat_id, []).append(message)
+            rounds = await asyncio.gather(*(self._deliver_chat(chat_messages, pacing)
+                                            for chat_messages in by_chat.values()))
+            await self._store.settle_outbox([outcome for done, _, _ in rounds for outcome in done],
+                                            [seq for _, untried, _ in rounds for seq in untried])
+            if any(waiting for _, _, waiting in rounds):
                 return  # retried when due, by the run loop
 
-    async def _deliver(self, message: OutgoingMessage) -> bool:
-        """Send one message; False when it must be retried later."""
+    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]
+                            ) -> tuple[list[Delivered], list[int], bool]:
+        """One chat's messages in order, until one must wait: what became of those tried, the seqs of those not
+        tried, and whether one is to be retried later."""
+        done: list[Delivered] = []
+        for index, message in enumerate(messages):
+            if message.chat_id in pacing or not self._chats.ready(message.chat_id):
+                pacing.add(message.chat_id)
+                return done, [later.seq for later in messages[index:]], False
+            outcome = await self._deliver(message)
+            if outcome is None:  # to be retried: the chat's later messages wait behind it
+                return done, [later.seq for later in messages[index + 1:]], True
+            done.append(outcome)
+            if outcome.status == "undeliverable":  # blocked: the chat's later messages were settled with it
+                return done, [], False
+        return done, [], False
+
+    async def _deliver(self, message: OutgoingMessage) -> Delivered | None:
+        """Send one message: what became of it, or None when it must be retried later (already recorded)."""
         await self._limiter.wait()
         self._chats.sent(message.chat_id)
         try:
             sent_id = await self._send(message)
         except RetryAfter as error:
             await self._store.retry_outbox(message.seq, _retry_after(error))
-            return False
+            return None
         except Forbidden:
             # Blocked: this message and every other waiting for the chat are settled, and nothing more is
             # sent there until the person writes again (no retry storm).
-            await self._store.finish_outbox(message.seq, "undeliverable")
             await self._store.mark_blocked(message.chat_id)
+            return Delivered(message.seq, "undeliverable")
         except BadRequest as error:
             logger.warning("message rejected by Telegram: %s", error.message.split(":")[0])
-            await self._store.finish_outbox(message.seq, "rejected")
+            return Delivered(message.seq, "rejected")
         except (NetworkError, TelegramError) as error:
             backoff = min(_MAX_BACKOFF_S, 2 ** min(message.attempts, 8))
             logger.info("delivery failed (%s), retrying in %s s", type(error).__name__, backoff)
@@ -153,11 +165,8 @@ class OutboxSender:
             # chat already, so a caucus screen sent again also deletes its possible first copy.
             await self._store.retry_outbox(message.seq, timedelta(seconds=backoff),
                                            uncertain=isinstance(error, NetworkError))
-            return False
-        else:
-            await self._store.finish_outbox(message.seq, "sent", sent_message_id=sent_id,
-                                            sensitive=message.sensitive)
-        return True
+            return None
+        return Delivered(message.seq, "sent", sent_id, message.sensitive)
 
     async def _send(self, message: OutgoingMessage) -> int | None:
         """Send one message; returns the id of the message now in the chat (None for a deletion)."""

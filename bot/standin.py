@@ -139,6 +139,7 @@ class ChatEvent:
     text: str
     buttons: tuple[tuple[str, ...], ...] = ()
     message_id: int | None = None
+    at: float = 0.0  # time.monotonic() when it happened (sent by the user, or done by the bot)
 
 
 class BotApiError(Exception):
@@ -552,6 +553,7 @@ class _Core:
         self.last_update_id = 0
         self.calls: list[ApiCall] = []
         self.events: list[ChatEvent] = []
+        self.chat_events: dict[int, list[ChatEvent]] = collections.defaultdict(list)
         self.failures: dict[str, collections.deque[_ApiError]] = collections.defaultdict(collections.deque)
         self.lost_responses: collections.Counter[str] = collections.Counter()  # done, then answered 502
         self.callback_updates: dict[str, int] = {}
@@ -584,7 +586,9 @@ class _Core:
     def log_event(self, chat_id: int, kind: EventKind, text: str, buttons: list[list[Button]] | None = None,
                   message_id: int | None = None) -> None:
         rows = tuple(tuple(b.text for b in row) for row in (buttons or []))
-        self.events.append(ChatEvent(len(self.events) + 1, chat_id, kind, text, rows, message_id))
+        event = ChatEvent(len(self.events) + 1, chat_id, kind, text, rows, message_id, time.monotonic())
+        self.events.append(event)
+        self.chat_events[chat_id].append(event)
 
     def record(self, method: str, params: JSON, failure: _ApiError | None) -> None:
         description = None if failure is None else failure.description
@@ -1445,6 +1449,12 @@ class BotApiStandIn:
     def api_url(self) -> str:
         return self.base_url + self.token
 
+    @property
+    def webhook_url(self) -> str:
+        """The URL the bot registered with setWebhook ("" when none)."""
+        with self._core.cond:
+            return self._core.webhook_url
+
     # -- simulated users and updates ---------------------------------------------------------
 
     def user(self, user_id: int, first_name: str = "User", language_code: str | None = "en") -> SimUser:
@@ -1521,7 +1531,18 @@ class BotApiStandIn:
 
     def events(self, chat_id: int | None = None) -> list[ChatEvent]:
         with self._core.cond:
-            return [e for e in self._core.events if chat_id is None or e.chat_id == chat_id]
+            return list(self._core.events if chat_id is None else self._core.chat_events.get(chat_id, ()))
+
+    def unconfirmed_chats(self) -> set[int | str | None]:
+        """The chats with an update not yet confirmed (in flight or waiting): one pass over the queue."""
+        with self._core.cond:
+            return {_update_chat(queued.update) for queued in self._core.queue}
+
+    def updates(self, first: int = 1) -> list[dict[str, Any]]:
+        """Copies of every update queued so far from id ``first`` on, in id order (to post them again elsewhere)."""
+        with self._core.cond:
+            return [copy.deepcopy(update) for update_id, update in sorted(self._core.history.items())
+                    if update_id >= first]
 
     def webhook_deliveries(self, update_id: int | None = None) -> list[WebhookDelivery]:
         """Every post to the webhook so far (of one update, if given), in the order they were answered."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
@@ -33,12 +33,14 @@ from storage.tables import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from contextlib import AbstractAsyncContextManager
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from storage.crypto import KeyRing
     from storage.repository import _Keys
 
-__all__ = ["DELETABLE_FOR", "ChatRepository", "OutboxStore", "OutgoingMessage"]
+__all__ = ["DELETABLE_FOR", "ChatRepository", "Delivered", "OutboxStore", "OutgoingMessage"]
 
 # Telegram lets a bot delete a message in a private chat only while it is under 48 hours old.
 DELETABLE_FOR = timedelta(hours=48)
@@ -48,6 +50,16 @@ CLAIM_FOR = timedelta(seconds=60)
 # At most this many unknown ids after the last known one are deleted for a screen that may have gone out twice:
 # its first copy left just after that id, while the ids of a busy bot's chats grow with all its chats together.
 GAP_SPAN = 300
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What became of an outbox message the sender tried: its final status, and the chat message it now is."""
+
+    seq: int
+    status: str  # sent, undeliverable, rejected
+    message_id: int | None = None  # the id of the message it became (None: a deletion, or nothing sent)
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,9 @@ class OutboxStore:
     """Outbox delivery, outside update transactions (see `storage.repository.Store`)."""
 
     ring: KeyRing
-    _sessions: async_sessionmaker[AsyncSession]
+
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:  # pragma: no cover - Store's
+        raise NotImplementedError
 
     def chat_key(self, chat_id: int) -> str:  # pragma: no cover - Store's
         raise NotImplementedError
@@ -195,7 +209,7 @@ class OutboxStore:
         now = utcnow()
         waiting = aliased(OutboxMessage)
         held_keys = [self.chat_key(chat_id) for chat_id in held]
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             statement = (
                 select(OutboxMessage)
                 .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now,
@@ -247,17 +261,12 @@ class OutboxStore:
 
     async def release_outbox(self, seqs: Iterable[int]) -> None:
         """Give back messages taken but not tried (their chat had to wait): they were not sent."""
-        seqs = list(seqs)
-        if not seqs:
-            return
-        async with self._sessions() as session, session.begin():
-            await session.execute(update(OutboxMessage).where(OutboxMessage.seq.in_(seqs))
-                                  .values(claimed_until=None))
+        await self.settle_outbox([], seqs)
 
     async def recover_outbox(self) -> int:
         """At start-up, with no other sender running: what a sender was working on when it died is due now,
         each marked uncertain (it may have reached the chat). Returns how many."""
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             result = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.status == "pending", OutboxMessage.claimed_until.is_not(None))
@@ -266,7 +275,7 @@ class OutboxStore:
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def has_pending_outbox(self) -> bool:
-        async with self._sessions() as session:
+        async with self._session() as session:
             count = await session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
             )
@@ -274,28 +283,49 @@ class OutboxStore:
 
     async def finish_outbox(self, seq: int, status: str, *, sent_message_id: int | None = None,
                             sensitive: bool = False) -> None:
-        """Record a delivery outcome (a delivered or abandoned message keeps no payload), and the id of the
-        message it became, so that it can be deleted later. For a screen that may have been sent before, the
-        ids between the last known one and this are kept as a gap (`ChatGap`)."""
-        async with self._sessions() as session, session.begin():
-            row = await session.get(OutboxMessage, seq)
-            if row is None:
-                return
-            row.status, row.payload_enc, row.sent_at, row.claimed_until = status, None, utcnow(), None
-            if sent_message_id is None:
-                return
-            if sensitive and row.uncertain and row.after_message_id is not None \
-                    and sent_message_id > row.after_message_id + 1:
-                session.add(ChatGap(chat_key=row.chat_key, after_id=row.after_message_id,
-                                    before_id=min(sent_message_id, row.after_message_id + 1 + GAP_SPAN),
-                                    at=utcnow()))
-            known = (await session.scalars(select(ChatMessage).where(
-                ChatMessage.chat_key == row.chat_key, ChatMessage.message_id == sent_message_id))).one_or_none()
-            if known is None:
-                session.add(ChatMessage(chat_key=row.chat_key, message_id=sent_message_id, from_bot=True,
-                                        sensitive=sensitive, at=utcnow()))
-            elif sensitive:
-                known.sensitive = True  # an edit turned it into a caucus screen
+        """Record one delivery outcome (see `settle_outbox`)."""
+        await self.settle_outbox([Delivered(seq, status, sent_message_id, sensitive)])
+
+    async def settle_outbox(self, delivered: Iterable[Delivered], untried: Iterable[int] = ()) -> None:
+        """In one transaction: record delivery outcomes (a delivered or abandoned message keeps no payload) with
+        the id of the message each became, so that it can be deleted later, and give back the messages taken but
+        not tried (`release_outbox`). For a screen that may have been sent before, the ids between the last known
+        one and this are kept as a gap (`ChatGap`)."""
+        delivered, untried = list(delivered), list(untried)
+        if not delivered and not untried:
+            return
+        now = utcnow()
+        async with self._session() as session, session.begin():
+            if untried:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.seq.in_(untried))
+                                      .values(claimed_until=None))
+            rows = {row.seq: row for row in (await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.seq.in_([outcome.seq for outcome in delivered])))).all()}
+            sent = [(outcome, rows[outcome.seq]) for outcome in delivered
+                    if outcome.seq in rows and outcome.message_id is not None]
+            known = {(message.chat_key, message.message_id): message for message in (await session.scalars(
+                select(ChatMessage).where(tuple_(ChatMessage.chat_key, ChatMessage.message_id).in_(
+                    [(row.chat_key, outcome.message_id) for outcome, row in sent])))).all()} if sent else {}
+            for outcome in delivered:
+                row = rows.get(outcome.seq)
+                if row is None:
+                    continue
+                row.status, row.payload_enc, row.sent_at, row.claimed_until = outcome.status, None, now, None
+            for outcome, row in sent:
+                assert outcome.message_id is not None  # noqa: S101 - selected so
+                if outcome.sensitive and row.uncertain and row.after_message_id is not None \
+                        and outcome.message_id > row.after_message_id + 1:
+                    session.add(ChatGap(chat_key=row.chat_key, after_id=row.after_message_id,
+                                        before_id=min(outcome.message_id, row.after_message_id + 1 + GAP_SPAN),
+                                        at=now))
+                message = known.get((row.chat_key, outcome.message_id))
+                if message is None:
+                    known[(row.chat_key, outcome.message_id)] = message = ChatMessage(
+                        chat_key=row.chat_key, message_id=outcome.message_id, from_bot=True,
+                        sensitive=outcome.sensitive, at=now)
+                    session.add(message)
+                elif outcome.sensitive:
+                    message.sensitive = True  # an edit turned it into a caucus screen
 
     async def retry_outbox(self, seq: int, delay: timedelta, *, uncertain: bool = False) -> None:
         """Try again after ``delay``; ``uncertain``: the failed try may have reached the chat all the same."""
@@ -303,13 +333,13 @@ class OutboxStore:
                                      "claimed_until": None}
         if uncertain:
             values["uncertain"] = True
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             await session.execute(update(OutboxMessage).where(OutboxMessage.seq == seq).values(**values))
 
     async def mark_blocked(self, chat_id: int) -> None:
         """The person blocked the bot: settle this chat's waiting messages, and send nothing more until they write."""
         chat_key = self.chat_key(chat_id)
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             if await session.get(BlockedChat, chat_key) is None:
                 session.add(BlockedChat(chat_key=chat_key, blocked_at=utcnow()))
             await session.execute(
@@ -321,7 +351,7 @@ class OutboxStore:
     async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
         """Forget update ids Telegram can no longer redeliver (and the replies settled as long ago), buttons too
         old to be pressed usefully, and messages too old to be deleted."""
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             await session.execute(
                 delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
             )

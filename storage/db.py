@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.errors import StorageError
@@ -75,5 +76,21 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(parsed, pool_pre_ping=True)
 
 
+class _HoldingSession(Session):
+    """A session that keeps every row it loaded or wrote until it closes (one transaction, here).
+
+    The identity map alone holds rows weakly: a row read by primary key and then let go was read again by the
+    next ``get`` of it. Handling one update asks for its party's seat and case a dozen times, from as many places.
+    """
+
+
+@event.listens_for(_HoldingSession, "loaded_as_persistent")
+@event.listens_for(_HoldingSession, "pending_to_persistent")
+@event.listens_for(_HoldingSession, "detached_to_persistent")
+@event.listens_for(_HoldingSession, "deleted_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault("held", []).append(instance)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_HoldingSession)

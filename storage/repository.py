@@ -6,6 +6,7 @@ reads and locks what it changes, and commits everything, outbox included, at onc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections import Counter
@@ -228,24 +229,38 @@ class Store(OutboxStore):
         self.engine = engine
         self.ring = ring
         self._sessions = session_factory(engine)
+        # SQLite: every transaction writes (BEGIN IMMEDIATE), so this process runs them one at a time and hands
+        # the turn over in arrival order. Left to SQLite, the waiting connections each poll the file's lock with
+        # growing sleeps (its busy handler): slower, and out of order.
+        self._writer = asyncio.Lock() if is_sqlite(engine) else None
         self._hasher: LookupHasher | None = None
         self._system_key_id: str | None = None
         self._audit_key: bytes | None = None
 
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A session of its own; on SQLite, once the transactions before it in this process are done."""
+        if self._writer is None:
+            async with self._sessions() as session:
+                yield session
+            return
+        async with self._writer, self._sessions() as session:
+            yield session
+
     async def open(self) -> None:
         """Load (or create on first start) the look-up key, the system data key and the audit trail's key."""
-        async with self._sessions() as session, session.begin():  # every master key in use must be configured
+        async with self._session() as session, session.begin():  # every master key in use must be configured
             await require_configured_master_keys(session, self.ring)
         self._hasher = LookupHasher(await self._system_key("lookup"))
         await self._system_key("system")
         self._system_key_id = "system"
         self._audit_key = await self._system_key("audit")
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             await ensure_head(session)
 
     async def _system_key(self, scope: str) -> bytes:
         """A process-wide data key whose id is its scope, so processes starting at once agree on one."""
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             row = await session.get(DataKey, scope)
             if row is None:
                 raw = new_data_key()
@@ -275,7 +290,7 @@ class Store(OutboxStore):
 
     async def verify_audit(self) -> ChainReport:
         """Recompute the whole audit chain (`caucusbot audit verify`)."""
-        async with self._sessions() as session:
+        async with self._session() as session:
             return await verify_chain(session, self.audit_key)
 
     def _keys_for(self, session: AsyncSession) -> _Keys:
@@ -290,7 +305,7 @@ class Store(OutboxStore):
     @asynccontextmanager
     async def transaction(self, update_id: int | None = None) -> AsyncIterator[Transaction | None]:
         """One unit of work; yields None when ``update_id`` was already processed."""
-        async with self._sessions() as session, session.begin():
+        async with self._session() as session, session.begin():
             if update_id is not None:
                 try:
                     async with session.begin_nested():

@@ -130,6 +130,10 @@ class WebhookWorkers:
                 if LEAD_LINE in line:
                     self.leaders.append(index)
 
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes]
+
     def alive(self) -> list[bool]:
         return [process.returncode is None for process in self._processes]
 
