@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -166,6 +167,9 @@ class Phase:
     unanswered: int  # updates after which the bot made no visible reply (a button that only answers the tap)
     cpu_seconds: float  # used by the bot's processes (all threads) over the phase
     loop_seconds: float  # of which by their main threads (the event loop: Python, PTB, SQLAlchemy, the bot)
+    started_s: float = 0.0  # from starting the processes to every one saying it runs
+    rss_idle_kb: int = 0  # resident memory of the bot's processes once started
+    rss_kb: int = 0  # and at the end of the phase, every conversation still open
 
     @property
     def per_second(self) -> float:
@@ -204,6 +208,17 @@ def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
             total += _ticks(Path(f"/proc/{pid}/stat"))
             main += _ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
     return total / _TICKS, main / _TICKS
+
+
+def rss_kb(pids: list[int]) -> int:
+    """Resident memory of these processes now, in KiB (VmRSS)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def _ticks(stat: Path) -> int:
@@ -288,19 +303,22 @@ class Setting:
     url: str
     workers: int
     workdir: Path
-    profiler: Profiler
+    profiler: Profiler = dataclasses.field(default_factory=lambda: Profiler(None))
+    master_key: MasterKey = dataclasses.field(default_factory=MasterKey.generate)  # the database's, if it has data
 
 
 @contextlib.asynccontextmanager
-async def _caucus(setting: Setting, master_key: MasterKey, cases: int) -> AsyncIterator[WebhookWorkers]:
+async def _caucus(setting: Setting, master_key: MasterKey, cases: int) -> AsyncIterator[tuple[WebhookWorkers, float]]:
+    """The Caucus workers running, and the seconds they took to start."""
     env = bot_env(setting.standin, setting.url, master_key, cases)
     running = WebhookWorkers(setting.workers, env, ROOT, setting.workdir / "caucus.log")
     proxy = RoundRobinProxy(running.targets) if setting.workers > 1 else None
     if proxy is not None:
         await proxy.start()
     try:
+        began = time.monotonic()
         await running.start(proxy.url if proxy is not None else running.targets[0])
-        yield running
+        yield running, time.monotonic() - began
     finally:
         await running.stop()
         if proxy is not None:
@@ -326,9 +344,9 @@ class Outbox:
 
 async def run_caucus(setting: Setting, planned: list[CasePlan]) -> tuple[Phase, list[int], int]:
     """Set the cases up, then play every party at once; the measured phase, the parties' chats, its first update."""
-    standin, url, profiler = setting.standin, setting.url, setting.profiler
-    master_key = MasterKey.generate()
-    async with _caucus(setting, master_key, len(planned)) as running:
+    standin, url, profiler, master_key = setting.standin, setting.url, setting.profiler, setting.master_key
+    async with _caucus(setting, master_key, len(planned)) as (running, started_s):
+        rss_idle = rss_kb(running.pids)
         probe = DatabaseProbe(url)
         everyone = Quiescence(standin, probe)
         watching = asyncio.create_task(everyone.watch())
@@ -369,14 +387,46 @@ async def run_caucus(setting: Setting, planned: list[CasePlan]) -> tuple[Phase, 
             turns.stop()
             await watching
             await outbox.close()
+        rss = rss_kb(running.pids)
     chats = [party.user_id for _case, party in parties]
     latencies, unanswered = _latencies(standin, chats, since_seq)
     updates = sum(event.kind in UPDATE_EVENTS for chat in chats for event in standin.events(chat)
                   if event.seq > since_seq)
-    return Phase(updates, seconds, latencies, unanswered, cpu, loop), chats, first_update
+    return Phase(updates, seconds, latencies, unanswered, cpu, loop, started_s, rss_idle, rss), chats, first_update
 
 
 # The echo bot -------------------------------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def start_echo(standin: BotApiStandIn, workdir: Path) -> AsyncIterator[int]:
+    """The bare echo bot running, its webhook set with the stand-in; yields its process id."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}{_PATH}"
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": standin.token, "TELEGRAM_API_BASE_URL": standin.base_url}
+    log = workdir / "echo.log"
+    with log.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bench" / "echo_bot.py"), str(port), url, secrets.token_hex(16), env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output)
+    try:
+        for _attempt in range(1200):
+            if standin.webhook_url == url:
+                break
+            if process.returncode is not None:
+                raise RuntimeError(f"the echo bot exited with {process.returncode} (log: {log})")
+            await asyncio.sleep(0.01)
+        else:
+            raise TimeoutError(f"the echo bot did not register its webhook (log: {log})")
+        yield process.pid
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
 
 async def run_echo(standin: BotApiStandIn, chats: list[int], first_update: int, workdir: Path) -> Phase:
     """The same updates, chat by chat in the same order, to the bare echo bot."""
@@ -385,23 +435,7 @@ async def run_echo(standin: BotApiStandIn, chats: list[int], first_update: int, 
         chat = _chat_of(update)
         if chat in by_chat:
             by_chat[chat].append(update)
-    port = free_port()
-    secret = secrets.token_hex(16)
-    url = f"http://127.0.0.1:{port}{_PATH}"
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": standin.token, "TELEGRAM_API_BASE_URL": standin.base_url}
-    with (workdir / "echo.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "echo_bot.py"), str(port), url, secret, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        for _attempt in range(600):
-            if standin.webhook_url == url:
-                break
-            if process.returncode is not None:
-                raise RuntimeError(f"the echo bot exited with {process.returncode} (log: {workdir / 'echo.log'})")
-            await asyncio.sleep(0.05)
-        else:
-            raise TimeoutError(f"the echo bot did not register its webhook (log: {workdir / 'echo.log'})")
+    async with start_echo(standin, workdir) as pid:
         turns = Turns(standin, None)
         watching = asyncio.create_task(turns.watch())
         since_seq = _last_seq(standin)
@@ -415,24 +449,15 @@ async def run_echo(standin: BotApiStandIn, chats: list[int], first_update: int, 
                 standin.enqueue_update(update)
                 await turns.done(chat, 300.0)
 
-        cpu, loop = _cpu_seconds([process.pid])
+        cpu, loop = _cpu_seconds([pid])
         began = time.monotonic()
         try:
             await asyncio.gather(*(replay(chat) for chat in chats))
         finally:
             seconds = time.monotonic() - began
-            cpu, loop = (after - before for after, before in zip(_cpu_seconds([process.pid]), (cpu, loop),
-                                                                   strict=True))
+            cpu, loop = (after - before for after, before in zip(_cpu_seconds([pid]), (cpu, loop), strict=True))
             turns.stop()
             await watching
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
     latencies, unanswered = _latencies(standin, chats, since_seq)
     updates = sum(len(updates) for updates in by_chat.values())
     return Phase(updates, seconds, latencies, unanswered, cpu, loop)
