@@ -19,6 +19,7 @@ from sqlalchemy import delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
+from storage.db import insert_new
 from storage.errors import KeyDestroyedError
 from storage.parts import TransactionPart
 from storage.tables import (
@@ -124,13 +125,9 @@ class ChatRepository(TransactionPart):
         """A person wrote in this chat: they can be written to again, and /quickexit can delete their message."""
         chat_key = self.store.chat_key(chat_id)
         await self.session.execute(delete(BlockedChat).where(BlockedChat.chat_key == chat_key))
-        if message_id is not None and not await self._known(chat_key, message_id):
-            self.session.add(ChatMessage(chat_key=chat_key, message_id=message_id, from_bot=False, sensitive=False,
-                                         at=utcnow()))
-
-    async def _known(self, chat_key: str, message_id: int) -> bool:
-        return await self.session.scalar(select(ChatMessage.id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.message_id == message_id)) is not None
+        if message_id is not None:  # known already when the update comes again after a failed try
+            await self.session.execute(insert_new(self.session, ChatMessage, chat_key=chat_key, message_id=message_id,
+                                                  from_bot=False, sensitive=False, deleted=False, at=utcnow()))
 
     async def erase_from_chat(self, chat_id: int, answer_message_id: int | None, *, key_id: str | None) -> None:
         """After an answer is saved: delete it and the screens that asked for it from the person's chat."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.errors import StorageError
 
-__all__ = ["create_engine", "default_sqlite_url", "is_sqlite", "normalise_url", "session_factory"]
+__all__ = ["create_engine", "default_sqlite_url", "insert_new", "is_sqlite", "normalise_url", "session_factory"]
 
 _BUSY_TIMEOUT_S = 30
 
@@ -94,3 +95,14 @@ def _hold(session: Session, instance: object) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_HoldingSession)
+
+
+def insert_new(session: AsyncSession, model: type[Any], **values: Any) -> Insert:
+    """INSERT of one row that does nothing when a unique key already holds it (ON CONFLICT DO NOTHING, as SQLite
+    and PostgreSQL both say it): one statement where a look-up and an insert, or a savepoint, would be three."""
+    statement: Insert
+    if session.get_bind().dialect.name == "sqlite":
+        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
+    else:
+        statement = postgresql.insert(model).values(**values).on_conflict_do_nothing()
+    return statement

@@ -45,7 +45,7 @@ from flows.setup import CaseDraft
 from storage.audit import AuditRecord, ChainReport, append_event, ensure_head, events_about, verify_chain
 from storage.chats import ChatRepository, OutboxStore
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
-from storage.db import is_sqlite, session_factory
+from storage.db import insert_new, is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
 from storage.grievances import GrievanceRepository
 from storage.keys import require_configured_master_keys
@@ -307,10 +307,9 @@ class Store(OutboxStore):
         """One unit of work; yields None when ``update_id`` was already processed."""
         async with self._session() as session, session.begin():
             if update_id is not None:
-                try:
-                    async with session.begin_nested():
-                        session.add(ProcessedUpdate(update_id=update_id))
-                except IntegrityError:
+                marked = await session.execute(
+                    insert_new(session, ProcessedUpdate, update_id=update_id, processed_at=utcnow()))
+                if not getattr(marked, "rowcount", 0):  # handled before
                     yield None
                     return
             assert self._system_key_id is not None  # noqa: S101 - set by open()
