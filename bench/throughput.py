@@ -61,6 +61,7 @@ from tests.reliability.crash_drill import (  # noqa: E402
     CasePlan,
     DatabaseProbe,
     DrillPlan,
+    PartyPlan,
     Planner,
     Quiescence,
     bot_env,
@@ -239,7 +240,7 @@ class Profiler:
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         for pid in pids:
             self._spies.append(await asyncio.create_subprocess_exec(
-                spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--nonblocking",
+                spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--gil", "--nonblocking",
                 "--output", str(self._folder / f"caucus-{pid}.txt"), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
 
@@ -305,6 +306,7 @@ class Setting:
     workdir: Path
     profiler: Profiler = dataclasses.field(default_factory=lambda: Profiler(None))
     master_key: MasterKey = dataclasses.field(default_factory=MasterKey.generate)  # the database's, if it has data
+    at_once: int = 0  # at most this many cases set up, and parties playing, at a time (0: all at once)
 
 
 @contextlib.asynccontextmanager
@@ -351,12 +353,14 @@ async def run_caucus(setting: Setting, planned: list[CasePlan]) -> tuple[Phase, 
         everyone = Quiescence(standin, probe)
         watching = asyncio.create_task(everyone.watch())
         tokens: dict[str, dict[str, str]] = {}
+        turn = asyncio.Semaphore(setting.at_once or len(planned) * PARTIES_PER_CASE)
         try:
             async def set_up(case: CasePlan) -> None:
                 mediator = standin.user(case.mediator_id, "Mediator", "en")
-                case.short_id, tokens[case.tag] = await create_case(
-                    everyone, mediator, case.title, list(ISSUES), [party.label for party in case.parties],
-                    points=case.points)
+                async with turn:
+                    case.short_id, tokens[case.tag] = await create_case(
+                        everyone, mediator, case.title, list(ISSUES), [party.label for party in case.parties],
+                        points=case.points)
 
             await asyncio.gather(*(set_up(case) for case in planned))
             await everyone.settle()
@@ -377,8 +381,12 @@ async def run_caucus(setting: Setting, planned: list[CasePlan]) -> tuple[Phase, 
         cpu, loop = _cpu_seconds(running.pids)
         began = time.monotonic()
         try:
-            await asyncio.gather(*(play_party_plan(turns.chat(party.user_id), party, tokens[case.tag][party.label])  # type: ignore[arg-type]
-                                   for case, party in parties))
+            async def play(case: CasePlan, party: PartyPlan) -> None:
+                async with turn:
+                    await play_party_plan(turns.chat(party.user_id), party,  # type: ignore[arg-type]
+                                          tokens[case.tag][party.label])
+
+            await asyncio.gather(*(play(case, party) for case, party in parties))
         finally:
             seconds = time.monotonic() - began
             cpu, loop = (after - before for after, before in zip(_cpu_seconds(running.pids), (cpu, loop),

@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from storage.chats import Delivered, OutgoingMessage
+from storage.chats import OUTBOX_BATCH, Delivered, OutgoingMessage
 from storage.repository import Store
 
 __all__ = ["OutboxSender"]
@@ -123,6 +123,9 @@ class OutboxSender:
                                             [seq for _, untried, _ in rounds for seq in untried])
             if any(waiting for _, _, waiting in rounds):
                 return  # retried when due, by the run loop
+            if len(messages) < OUTBOX_BATCH and not pacing:
+                # All that was due went: what was queued meanwhile woke the run loop, which comes back at once.
+                return
 
     async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]
                             ) -> tuple[list[Delivered], list[int], bool]:

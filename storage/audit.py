@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,7 +96,11 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
-def _link(key: bytes, previous: str, row: AuditEvent) -> str:
+# An event as `_rows` reads it: seq, at, kind, actor, case_id, seat_id, detail, hash.
+_EventRow = Row[int, datetime, str, str, str | None, str | None, str, str]
+
+
+def _link(key: bytes, previous: str, row: AuditEvent | _EventRow) -> str:
     fields = (previous, str(row.seq), row.at.isoformat(), row.kind, row.actor, row.case_id or "", row.seat_id or "",
               row.detail)
     return hmac.new(key, "|".join(fields).encode(), hashlib.sha256).hexdigest()
@@ -167,12 +171,14 @@ class ChainReport:
         return self.broken_at is None
 
 
-async def _rows(session: AsyncSession, batch: int) -> AsyncIterator[AuditEvent]:
+async def _rows(session: AsyncSession, batch: int) -> AsyncIterator[_EventRow]:
+    """Every event in order, ``batch`` at a time, as plain rows: a long trail is read, not kept."""
+    columns = select(AuditEvent.seq, AuditEvent.at, AuditEvent.kind, AuditEvent.actor, AuditEvent.case_id,
+                     AuditEvent.seat_id, AuditEvent.detail, AuditEvent.hash)
     after = 0
     while True:
-        rows = (await session.scalars(
-            select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
-        )).all()
+        rows = (await session.execute(
+            columns.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch))).all()
         if not rows:
             return
         for row in rows:

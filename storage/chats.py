@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from storage.crypto import KeyRing
     from storage.repository import _Keys
 
-__all__ = ["DELETABLE_FOR", "ChatRepository", "Delivered", "OutboxStore", "OutgoingMessage"]
+__all__ = ["DELETABLE_FOR", "OUTBOX_BATCH", "ChatRepository", "Delivered", "OutboxStore", "OutgoingMessage"]
 
 # Telegram lets a bot delete a message in a private chat only while it is under 48 hours old.
 DELETABLE_FOR = timedelta(hours=48)
@@ -51,6 +51,8 @@ CLAIM_FOR = timedelta(seconds=60)
 # At most this many unknown ids after the last known one are deleted for a screen that may have gone out twice:
 # its first copy left just after that id, while the ids of a busy bot's chats grow with all its chats together.
 GAP_SPAN = 300
+# At most this many messages are taken for one round of sending.
+OUTBOX_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,7 @@ class OutboxStore:
     def _keys_for(self, session: AsyncSession) -> _Keys:  # pragma: no cover - Store's
         raise NotImplementedError
 
-    async def pending_outbox(self, limit: int = 50, *, held: Iterable[int] = ()) -> list[OutgoingMessage]:
+    async def pending_outbox(self, limit: int = OUTBOX_BATCH, *, held: Iterable[int] = ()) -> list[OutgoingMessage]:
         """Take the messages due now, oldest first, for ``CLAIM_FOR``: none that would overtake an earlier one
         of its chat still waiting, none for a chat in ``held`` (waiting for its rate limit). The sender then
         settles each (`finish_outbox`, `retry_outbox`) or gives it back (`release_outbox`).
@@ -227,6 +229,7 @@ class OutboxStore:
             blocked = set((await session.scalars(select(BlockedChat.chat_key).where(
                 BlockedChat.chat_key.in_({row.chat_key for row in rows})))).all())
             keys = self._keys_for(session)
+            await keys.preload([row.key_id for row in rows])  # one query for the batch's keys
             messages = []
             marking: list[OutboxMessage] = []  # screens tried now for the first time, or again for sure
             for row in rows:

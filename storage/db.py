@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,12 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(parsed, pool_pre_ping=True)
 
 
+# The rows a session keeps at most (see _HoldingSession): all of one update's, not all of a long scan's.
+_HELD_ROWS = 512
+
+
 class _HoldingSession(Session):
-    """A session that keeps every row it loaded or wrote until it closes (one transaction, here).
+    """A session that keeps the last rows it loaded or wrote until it closes (one transaction, here).
 
     The identity map alone holds rows weakly: a row read by primary key and then let go was read again by the
     next ``get`` of it. Handling one update asks for its party's seat and case a dozen times, from as many places.
@@ -90,7 +95,10 @@ class _HoldingSession(Session):
 @event.listens_for(_HoldingSession, "detached_to_persistent")
 @event.listens_for(_HoldingSession, "deleted_to_persistent")
 def _hold(session: Session, instance: object) -> None:
-    session.info.setdefault("held", []).append(instance)
+    held = session.info.get("held")
+    if held is None:
+        held = session.info["held"] = collections.deque(maxlen=_HELD_ROWS)
+    held.append(instance)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -187,6 +187,10 @@ class _Keys:
         self._ciphers[key_id] = FieldCipher(raw)
         return key_id, self._ciphers[key_id]
 
+    def known(self, key_id: str, cipher: FieldCipher) -> None:
+        """A key this transaction need not read: unwrapped already, and never destroyed."""
+        self._ciphers[key_id] = cipher
+
     async def cipher(self, key_id: str) -> FieldCipher:
         if key_id not in self._ciphers:
             row = await self._session.get(DataKey, key_id)
@@ -235,6 +239,7 @@ class Store(OutboxStore):
         self._writer = asyncio.Lock() if is_sqlite(engine) else None
         self._hasher: LookupHasher | None = None
         self._system_key_id: str | None = None
+        self._system_cipher: FieldCipher | None = None
         self._audit_key: bytes | None = None
 
     @asynccontextmanager
@@ -252,7 +257,8 @@ class Store(OutboxStore):
         async with self._session() as session, session.begin():  # every master key in use must be configured
             await require_configured_master_keys(session, self.ring)
         self._hasher = LookupHasher(await self._system_key("lookup"))
-        await self._system_key("system")
+        # Never destroyed (a rotation re-wraps it, unchanged): each transaction starts with it unwrapped.
+        self._system_cipher = FieldCipher(await self._system_key("system"))
         self._system_key_id = "system"
         self._audit_key = await self._system_key("audit")
         async with self._session() as session, session.begin():
@@ -294,7 +300,10 @@ class Store(OutboxStore):
             return await verify_chain(session, self.audit_key)
 
     def _keys_for(self, session: AsyncSession) -> _Keys:
-        return _Keys(session, self.ring)
+        keys = _Keys(session, self.ring)
+        if self._system_cipher is not None:
+            keys.known("system", self._system_cipher)
+        return keys
 
     def user_hash(self, user_id: int) -> str:
         return self.hasher("user", str(user_id))
@@ -313,7 +322,7 @@ class Store(OutboxStore):
                     yield None
                     return
             assert self._system_key_id is not None  # noqa: S101 - set by open()
-            tx = Transaction(self, session, _Keys(session, self.ring), self._system_key_id)
+            tx = Transaction(self, session, self._keys_for(session), self._system_key_id)
             yield tx
             if tx.queued and tx._locking:
                 # Delivered with the commit, once however many replies: the worker that sends wakes up at once.
