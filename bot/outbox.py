@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions
@@ -75,6 +76,15 @@ def _markup(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
     )
 
 
+@dataclass
+class _Round:
+    """One round of sending: what became of the messages tried, those not tried, whether one is retried later."""
+
+    done: list[Delivered] = field(default_factory=list)
+    untried: list[int] = field(default_factory=list)
+    waiting: bool = False
+
+
 class OutboxSender:
     """Sends pending outbox rows in order per chat; retries what can be retried."""
 
@@ -117,32 +127,36 @@ class OutboxSender:
             by_chat: dict[int, list[OutgoingMessage]] = {}
             for message in messages:
                 by_chat.setdefault(message.chat_id, []).append(message)
-            rounds = await asyncio.gather(*(self._deliver_chat(chat_messages, pacing)
-                                            for chat_messages in by_chat.values()))
-            await self._store.settle_outbox([outcome for done, _, _ in rounds for outcome in done],
-                                            [seq for _, untried, _ in rounds for seq in untried])
-            if any(waiting for _, _, waiting in rounds):
+            round_ = _Round()
+            failures = [result for result in await asyncio.gather(
+                *(self._deliver_chat(chat_messages, pacing, round_) for chat_messages in by_chat.values()),
+                return_exceptions=True) if isinstance(result, BaseException)]
+            # What went is recorded even when another chat's turn failed (the database, say): else it would go
+            # again once its claim ran out.
+            await self._store.settle_outbox(round_.done, round_.untried)
+            if failures:
+                raise failures[0]
+            if round_.waiting:
                 return  # retried when due, by the run loop
             if len(messages) < OUTBOX_BATCH and not pacing:
                 # All that was due went: what was queued meanwhile woke the run loop, which comes back at once.
                 return
 
-    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]
-                            ) -> tuple[list[Delivered], list[int], bool]:
-        """One chat's messages in order, until one must wait: what became of those tried, the seqs of those not
-        tried, and whether one is to be retried later."""
-        done: list[Delivered] = []
+    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int], round_: _Round) -> None:
+        """One chat's messages in order, until one must wait; what became of each goes into ``round_``."""
         for index, message in enumerate(messages):
             if message.chat_id in pacing or not self._chats.ready(message.chat_id):
                 pacing.add(message.chat_id)
-                return done, [later.seq for later in messages[index:]], False
+                round_.untried.extend(later.seq for later in messages[index:])
+                return
             outcome = await self._deliver(message)
             if outcome is None:  # to be retried: the chat's later messages wait behind it
-                return done, [later.seq for later in messages[index + 1:]], True
-            done.append(outcome)
+                round_.waiting = True
+                round_.untried.extend(later.seq for later in messages[index + 1:])
+                return
+            round_.done.append(outcome)
             if outcome.status == "undeliverable":  # blocked: the chat's later messages were settled with it
-                return done, [], False
-        return done, [], False
+                return
 
     async def _deliver(self, message: OutgoingMessage) -> Delivered | None:
         """Send one message: what became of it, or None when it must be retried later (already recorded)."""

@@ -1166,6 +1166,9 @@ def _decode_multipart(content_type: str, body: bytes) -> tuple[JSON, dict[str, t
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Connections waiting to be accepted: socketserver's 5 made a bot sending many requests at once see
+    # resets that the real Bot API never gives.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], methods: _Methods) -> None:
         super().__init__(address, _Handler)
