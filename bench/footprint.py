@@ -23,11 +23,8 @@ stand-in in this process, parties going through their caucus with the crash dril
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import PARTIES_PER_CASE, REACH_WEIGHTS, Phase, Setting, run_caucus, start_echo  # noqa: E402
+from bench.throughput import (  # noqa: E402
+    PARTIES_PER_CASE,
+    REACH_WEIGHTS,
+    Phase,
+    Setting,
+    run_caucus,
+    run_in_folder,
+    start_echo,
+)
 from bot.standin import BotApiStandIn  # noqa: E402
 from flows.machines import CaseStage  # noqa: E402
 from flows.setup import CaseDraft  # noqa: E402
@@ -145,14 +150,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.conversations <= SMALL:
         parser.error(f"--conversations must be more than {SMALL}")
-    workdir = Path(tempfile.mkdtemp(prefix="caucus-footprint-"))
-    try:
-        asyncio.run(_bench(args, workdir))
-    except BaseException:
-        print(f"the bench failed; its files are in {workdir}", file=sys.stderr)
-        raise
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return run_in_folder("caucus-footprint-", lambda workdir: _bench(args, workdir))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -536,11 +536,16 @@ def main() -> int:
     if args.profile is not None:
         args.profile = Path(args.profile).resolve()
         args.profile.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="caucus-bench-"))
+    return run_in_folder("caucus-bench-", lambda workdir: _bench(args, workdir))
+
+
+def run_in_folder(prefix: str, bench: Callable[[Path], Coroutine[object, object, None]]) -> int:
+    """Run ``bench`` in a new folder: removed once it succeeded, kept (and named) with its logs when it fails."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        asyncio.run(_bench(args, workdir))
+        asyncio.run(bench(workdir))
     except BaseException:
-        print(f"the bench failed; the logs are in {workdir}", file=sys.stderr)
+        print(f"the bench failed; its logs and database are in {workdir}", file=sys.stderr)
         raise
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
