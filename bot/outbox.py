@@ -77,12 +77,11 @@ def _markup(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
 
 
 @dataclass
-class _Round:
-    """One round of sending: what became of the messages tried, those not tried, whether one is retried later."""
+class _Turn:
+    """One chat's turn in a round of sending: what became of the messages tried, and those not tried."""
 
     done: list[Delivered] = field(default_factory=list)
     untried: list[int] = field(default_factory=list)
-    waiting: bool = False
 
 
 class OutboxSender:
@@ -114,7 +113,7 @@ class OutboxSender:
 
     async def deliver_pending(self) -> None:
         """Send what is due, different chats at once and each chat's in order; a chat at its rate limit waits
-        while the others go on. The outcomes of a round are recorded together, in one transaction."""
+        while the others go on. What became of a chat's messages is recorded when its turn ends."""
         pacing: set[int] = set()
         while True:
             pacing = {chat for chat in pacing if not self._chats.ready(chat)}
@@ -127,36 +126,39 @@ class OutboxSender:
             by_chat: dict[int, list[OutgoingMessage]] = {}
             for message in messages:
                 by_chat.setdefault(message.chat_id, []).append(message)
-            round_ = _Round()
-            failures = [result for result in await asyncio.gather(
-                *(self._deliver_chat(chat_messages, pacing, round_) for chat_messages in by_chat.values()),
-                return_exceptions=True) if isinstance(result, BaseException)]
-            # What went is recorded even when another chat's turn failed (the database, say): else it would go
-            # again once its claim ran out.
-            await self._store.settle_outbox(round_.done, round_.untried)
-            if failures:
-                raise failures[0]
-            if round_.waiting:
+            turns = await asyncio.gather(*(self._deliver_chat(chat_messages, pacing)
+                                           for chat_messages in by_chat.values()), return_exceptions=True)
+            if failed := [turn for turn in turns if isinstance(turn, BaseException)]:
+                raise failed[0]
+            if any(turns):
                 return  # retried when due, by the run loop
             if len(messages) < OUTBOX_BATCH and not pacing:
                 # All that was due went: what was queued meanwhile woke the run loop, which comes back at once.
                 return
 
-    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int], round_: _Round) -> None:
-        """One chat's messages in order, until one must wait; what became of each goes into ``round_``."""
-        for index, message in enumerate(messages):
-            if message.chat_id in pacing or not self._chats.ready(message.chat_id):
-                pacing.add(message.chat_id)
-                round_.untried.extend(later.seq for later in messages[index:])
-                return
-            outcome = await self._deliver(message)
-            if outcome is None:  # to be retried: the chat's later messages wait behind it
-                round_.waiting = True
-                round_.untried.extend(later.seq for later in messages[index + 1:])
-                return
-            round_.done.append(outcome)
-            if outcome.status == "undeliverable":  # blocked: the chat's later messages were settled with it
-                return
+    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]) -> bool:
+        """One chat's messages in order, until one must wait; then what became of them is recorded, in one
+        transaction, whatever happened (a chat's screens must be known before its next erasure). True when one is
+        to be retried later."""
+        turn = _Turn()
+        try:
+            for index, message in enumerate(messages):
+                turn.untried = [later.seq for later in messages[index:]]
+                if message.chat_id in pacing or not self._chats.ready(message.chat_id):
+                    pacing.add(message.chat_id)
+                    return False
+                turn.untried = [later.seq for later in messages[index + 1:]]  # this one is tried now
+                outcome = await self._deliver(message)
+                if outcome is None:  # to be retried: the chat's later messages wait behind it
+                    return True
+                turn.done.append(outcome)
+                if outcome.status == "undeliverable":  # blocked: the chat's later messages were settled with it
+                    turn.untried = []
+                    return False
+            return False
+        finally:
+            # Shielded: a stop or a lost lead (cancellation) still records what went.
+            await asyncio.shield(self._store.settle_outbox(turn.done, turn.untried))
 
     async def _deliver(self, message: OutgoingMessage) -> Delivered | None:
         """Send one message: what became of it, or None when it must be retried later (already recorded)."""

@@ -22,7 +22,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
@@ -96,8 +96,9 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
-# An event as `_rows` reads it: seq, at, kind, actor, case_id, seat_id, detail, hash.
-_EventRow = Row[int, datetime, str, str, str | None, str | None, str, str]
+if TYPE_CHECKING:  # SQLAlchemy 2.0's Row takes one parameter; the annotations are never evaluated
+    # An event as `_rows` reads it: seq, at, kind, actor, case_id, seat_id, detail, hash.
+    _EventRow = Row[int, datetime, str, str, str | None, str | None, str, str]
 
 
 def _link(key: bytes, previous: str, row: AuditEvent | _EventRow) -> str:

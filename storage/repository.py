@@ -359,9 +359,11 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
         return await events_about(self.session, seat_ids=[seat_id])
 
     async def _locked(self, model: type[Any], row_id: str) -> Any:
+        """The row, locked to the end of the transaction on PostgreSQL and read afresh under the lock: a copy the
+        session read earlier (and holds) may be older than what another worker committed since."""
         statement = select(model).where(model.id == row_id)
         if self._locking:
-            statement = statement.with_for_update()
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.scalars(statement)).one_or_none()
 
     # Users ---------------------------------------------------------------------------------
@@ -375,7 +377,9 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
     async def _user_row(self, user_id: int, *, lock: bool = False) -> User:
         user_hash = self.store.user_hash(user_id)
         statement = select(User).where(User.user_hash == user_hash)
-        row = (await self.session.scalars(statement.with_for_update() if lock else statement)).one_or_none()
+        if lock:  # read afresh under the lock (see `_locked`)
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        row = (await self.session.scalars(statement)).one_or_none()
         if row is None:
             row = User(user_hash=user_hash, version=0)
             self.session.add(row)

@@ -25,10 +25,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
-from flows.model import OPTIONAL_KINDS, InterestCategory, Issue, ItemKey, ItemKind, Range, Rating, Scale, ShareLevel
+from flows.model import (
+    OPTIONAL_KINDS,
+    InterestCategory,
+    Issue,
+    ItemKey,
+    ItemKind,
+    PriorityMode,
+    Range,
+    Rating,
+    Scale,
+    ShareLevel,
+)
 from flows.setup import CaseDraft
 from storage.crypto import KeyRing
-from storage.db import create_engine
+from storage.db import create_engine, is_sqlite
 from storage.errors import DecryptionError
 from storage.migrate import alembic_config, upgrade_async
 from storage.repository import ButtonMeaning, Store
@@ -63,6 +74,26 @@ async def _issue_ids(store: Store, case_id: str) -> list[str]:
 
 
 # Case drafts --------------------------------------------------------------------------------------
+
+async def test_an_edit_builds_on_another_workers_edit_committed_meanwhile(open_store: StoreFactory) -> None:
+    """Two workers edit one case at once: the second edit waits for the first under its lock and counts it, even
+    though its transaction had read the case before (and still holds that read)."""
+    first_worker, second_worker = await open_store(), await open_store()
+    if is_sqlite(first_worker.engine):
+        pytest.skip("SQLite runs one transaction at a time: nothing can be committed meanwhile")
+    async with unit(first_worker) as tx:
+        case = await tx.create_case(MEDIATOR_ID)
+        version = await tx.case_version(case.id)
+    async with unit(first_worker) as tx:
+        assert await tx.case_version(case.id) == version  # read before the other worker's edit
+        async with unit(second_worker) as other:
+            await other.set_timezone(case.id, "Europe/Paris")
+        await tx.set_priority_mode(case.id, PriorityMode.POINTS)
+    async with unit(second_worker) as tx:
+        assert await tx.case_version(case.id) == version + 2  # neither edit lost
+        info = await tx.case_info(case.id)
+    assert (info.timezone, info.priority_mode) == ("Europe/Paris", PriorityMode.POINTS)
+
 
 async def test_draft_round_trip(open_store: StoreFactory) -> None:
     """A case drafted over several transactions reads back identically, stage included, after a restart."""
