@@ -2,7 +2,7 @@
 
 Run by hand from the repository root, after ``pip install -e ".[bench]"``:
 
-    python bench/footprint.py                      # 100,000 stored cases (about 10 minutes on 2 cores)
+    python bench/footprint.py                      # 100,000 stored cases (about 25 minutes on 2 cores)
     python bench/footprint.py --stored 10000       # quicker
 
 Everything runs as in bench/throughput.py: ``caucusbot webhook`` as a child process on SQLite, the Bot API
