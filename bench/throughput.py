@@ -21,8 +21,8 @@ Printed, for each bot: updates per second over the measured phase, and the laten
 moment the person sent it to the first message or edit the bot made in that chat after it) at p50 and p99;
 the CPU time the bot's processes used per update; the ratios Caucus / echo. ``pip install -e ".[bench]"`` first
 (PTB's webhook server for the echo bot). With ``--profile DIR``, py-spy samples the Caucus workers (each thread
-while it holds the GIL, 100 times a second) during the measured phase, the functions costing the most are printed and the raw stacks
-stay in DIR (``py-spy`` records need root or ptrace rights).
+while it holds the GIL, 100 times a second) during the measured phase, the functions costing the most are
+printed and the raw stacks stay in DIR (``py-spy`` records need root or ptrace rights).
 """
 
 from __future__ import annotations
