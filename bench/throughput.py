@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 from bot.scenario import create_case  # noqa: E402
-from bot.standin import BotApiStandIn, ChatEvent  # noqa: E402
+from bot.standin import BotApiStandIn, ChatEvent, update_chat  # noqa: E402
 from storage.crypto import KeyRing, MasterKey  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 from storage.repository import Store  # noqa: E402
@@ -65,6 +65,7 @@ from tests.reliability.crash_drill import (  # noqa: E402
     Planner,
     Quiescence,
     bot_env,
+    end_processes,
     play_party_plan,
     postgres_database,
 )
@@ -427,20 +428,14 @@ async def start_echo(standin: BotApiStandIn, workdir: Path) -> AsyncIterator[int
             raise TimeoutError(f"the echo bot did not register its webhook (log: {log})")
         yield process.pid
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await end_processes([process])  # PTB's run_webhook stops on SIGTERM too
 
 
 async def run_echo(standin: BotApiStandIn, chats: list[int], first_update: int, workdir: Path) -> Phase:
     """The same updates, chat by chat in the same order, to the bare echo bot."""
     by_chat: dict[int, list[dict[str, object]]] = {chat: [] for chat in chats}
     for update in standin.updates(first_update):
-        chat = _chat_of(update)
+        chat = update_chat(update)
         if chat in by_chat:
             by_chat[chat].append(update)
     async with start_echo(standin, workdir) as pid:
@@ -469,16 +464,6 @@ async def run_echo(standin: BotApiStandIn, chats: list[int], first_update: int, 
     latencies, unanswered = _latencies(standin, chats, since_seq)
     updates = sum(len(updates) for updates in by_chat.values())
     return Phase(updates, seconds, latencies, unanswered, cpu, loop)
-
-
-def _chat_of(update: dict[str, object]) -> int | None:
-    for kind in ("message", "callback_query"):
-        holder = update.get(kind)
-        if isinstance(holder, dict):
-            sender = holder.get("from")
-            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
-                return int(sender["id"])
-    return None
 
 
 # Main ---------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "SimUser",
     "WebhookDelivery",
     "parse_html",
+    "update_chat",
     "utf16_length",
 ]
 
@@ -1265,7 +1266,7 @@ def _webhook_url_allowed(url: str) -> bool:
     )
 
 
-def _update_chat(update: JSON) -> int | str | None:
+def update_chat(update: JSON) -> int | str | None:
     """The chat an update belongs to (the sender's for a button without a message); None if none."""
     kinds = ("message", "edited_message", "channel_post", "edited_channel_post", "my_chat_member", "chat_member")
     holders = [update.get(kind) for kind in kinds]
@@ -1326,7 +1327,7 @@ class _WebhookPoster:
         next_due: float | None = None
         first_of_chat: dict[int | str | None, _Queued] = {}
         for queued in core.queue:
-            first_of_chat.setdefault(_update_chat(queued.update), queued)
+            first_of_chat.setdefault(update_chat(queued.update), queued)
         for chat, queued in first_of_chat.items():
             if chat in self._busy_chats or len(self._busy_chats) >= core.webhook_connections:
                 continue
@@ -1539,7 +1540,7 @@ class BotApiStandIn:
     def unconfirmed_chats(self) -> set[int | str | None]:
         """The chats with an update not yet confirmed (in flight or waiting): one pass over the queue."""
         with self._core.cond:
-            return {_update_chat(queued.update) for queued in self._core.queue}
+            return {update_chat(queued.update) for queued in self._core.queue}
 
     def updates(self, first: int = 1) -> list[dict[str, Any]]:
         """Copies of every update queued so far from id ``first`` on, in id order (to post them again elsewhere)."""

@@ -200,7 +200,7 @@ class OutboxStore:
     async def pending_outbox(self, limit: int = OUTBOX_BATCH, *, held: Iterable[int] = ()) -> list[OutgoingMessage]:
         """Take the messages due now, oldest first, for ``CLAIM_FOR``: none that would overtake an earlier one
         of its chat still waiting, none for a chat in ``held`` (waiting for its rate limit). The sender then
-        settles each (`finish_outbox`, `retry_outbox`) or gives it back (`release_outbox`).
+        settles each, or gives it back untried (`settle_outbox`), or tries it again later (`retry_outbox`).
 
         A message whose claim ran out was taken by a sender that died: it may have reached the chat already,
         and is sent again marked uncertain. Messages to a chat that blocked the bot, or under a destroyed key,
@@ -259,10 +259,6 @@ class OutboxStore:
                     row.after_message_id = highest.get(row.chat_key)
             return messages
 
-    async def release_outbox(self, seqs: Iterable[int]) -> None:
-        """Give back messages taken but not tried (their chat had to wait): they were not sent."""
-        await self.settle_outbox([], seqs)
-
     async def recover_outbox(self) -> int:
         """At start-up, with no other sender running: what a sender was working on when it died is due now,
         each marked uncertain (it may have reached the chat). Returns how many."""
@@ -281,16 +277,11 @@ class OutboxStore:
             )
             return bool(count)
 
-    async def finish_outbox(self, seq: int, status: str, *, sent_message_id: int | None = None,
-                            sensitive: bool = False) -> None:
-        """Record one delivery outcome (see `settle_outbox`)."""
-        await self.settle_outbox([Delivered(seq, status, sent_message_id, sensitive)])
-
     async def settle_outbox(self, delivered: Iterable[Delivered], untried: Iterable[int] = ()) -> None:
         """In one transaction: record delivery outcomes (a delivered or abandoned message keeps no payload) with
         the id of the message each became, so that it can be deleted later, and give back the messages taken but
-        not tried (`release_outbox`). For a screen that may have been sent before, the ids between the last known
-        one and this are kept as a gap (`ChatGap`)."""
+        not tried (their chat had to wait: they were not sent). For a screen that may have been sent before, the
+        ids between the last known one and this are kept as a gap (`ChatGap`)."""
         delivered, untried = list(delivered), list(untried)
         if not delivered and not untried:
             return
@@ -340,8 +331,7 @@ class OutboxStore:
         """The person blocked the bot: settle this chat's waiting messages, and send nothing more until they write."""
         chat_key = self.chat_key(chat_id)
         async with self._session() as session, session.begin():
-            if await session.get(BlockedChat, chat_key) is None:
-                session.add(BlockedChat(chat_key=chat_key, blocked_at=utcnow()))
+            await session.execute(insert_new(session, BlockedChat, chat_key=chat_key, blocked_at=utcnow()))
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.chat_key == chat_key, OutboxMessage.status == "pending")

@@ -7,6 +7,7 @@ reads and locks what it changes, and commits everything, outbox included, at onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections import Counter
@@ -17,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -245,11 +246,7 @@ class Store(OutboxStore):
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
         """A session of its own; on SQLite, once the transactions before it in this process are done."""
-        if self._writer is None:
-            async with self._sessions() as session:
-                yield session
-            return
-        async with self._writer, self._sessions() as session:
+        async with self._writer or contextlib.nullcontext(), self._sessions() as session:
             yield session
 
     async def open(self) -> None:
@@ -362,9 +359,12 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
         """The row, locked to the end of the transaction on PostgreSQL and read afresh under the lock: a copy the
         session read earlier (and holds) may be older than what another worker committed since."""
         statement = select(model).where(model.id == row_id)
-        if self._locking:
-            statement = statement.with_for_update().execution_options(populate_existing=True)
-        return (await self.session.scalars(statement)).one_or_none()
+        return (await self.session.scalars(self._for_update(statement) if self._locking else statement)).one_or_none()
+
+    @staticmethod
+    def _for_update(statement: Select[Any]) -> Select[Any]:
+        """Lock the rows read, and read them afresh under the lock (see `_locked`)."""
+        return statement.with_for_update().execution_options(populate_existing=True)
 
     # Users ---------------------------------------------------------------------------------
     async def user(self, user_id: int) -> UserState:
@@ -377,9 +377,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
     async def _user_row(self, user_id: int, *, lock: bool = False) -> User:
         user_hash = self.store.user_hash(user_id)
         statement = select(User).where(User.user_hash == user_hash)
-        if lock:  # read afresh under the lock (see `_locked`)
-            statement = statement.with_for_update().execution_options(populate_existing=True)
-        row = (await self.session.scalars(statement)).one_or_none()
+        row = (await self.session.scalars(self._for_update(statement) if lock else statement)).one_or_none()
         if row is None:
             row = User(user_hash=user_hash, version=0)
             self.session.add(row)

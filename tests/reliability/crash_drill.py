@@ -74,6 +74,7 @@ __all__ = [
     "DrillPlan",
     "DrillReport",
     "PostgresUnavailableError",
+    "end_processes",
     "postgres_database",
 ]
 
@@ -176,6 +177,21 @@ _SPARE = (
 )
 
 
+async def end_processes(processes: list[asyncio.subprocess.Process], sig: signal.Signals = signal.SIGTERM,
+                        within: float = 30.0) -> None:
+    """Send each process still running ``sig`` (a bot then finishes what it has in hand), all at once; SIGKILL
+    one still running ``within`` seconds later."""
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(sig)
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), within)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 class BotDiedError(Exception):
     """The bot process ended by itself (a crash on restart)."""
 
@@ -276,14 +292,8 @@ class BotProcess:
 
     async def stop(self) -> None:
         """SIGTERM (the bot finishes what it has in hand), and end the spares."""
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        if self._process is not None:
+            await end_processes([self._process])
         while self._spares:
             spare = self._spares.popleft()
             if spare.returncode is None:

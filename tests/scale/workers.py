@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-import signal
 import socket
 import sys
 from collections import Counter
@@ -21,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.application import LEAD_LINE
-from tests.reliability.crash_drill import READY_LINE
+from tests.reliability.crash_drill import READY_LINE, end_processes
 
 __all__ = ["RoundRobinProxy", "WebhookWorkers", "free_port"]
 
@@ -145,15 +144,7 @@ class WebhookWorkers:
 
     async def stop(self) -> None:
         """SIGTERM each (it finishes what it has in hand), SIGKILL after 30 s."""
-        for process in self._processes:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self._processes:
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await end_processes(self._processes)
         for reader in self._readers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reader, 5)

@@ -38,6 +38,7 @@ from flows.model import (
     ShareLevel,
 )
 from flows.setup import CaseDraft
+from storage.chats import Delivered
 from storage.crypto import KeyRing
 from storage.db import create_engine, is_sqlite
 from storage.errors import DecryptionError
@@ -527,7 +528,7 @@ async def test_outbox_delivers_in_order(store: Store) -> None:
     ]
     assert [m.seq for m in messages] == sorted(m.seq for m in messages)
     assert await store.pending_outbox() == [], "taken messages are not handed out twice"
-    await store.release_outbox(m.seq for m in messages)
+    await store.settle_outbox([], [m.seq for m in messages])
     assert len(await store.pending_outbox(limit=2)) == 2
 
 
@@ -537,8 +538,8 @@ async def test_finished_outbox_keeps_no_payload(store: Store) -> None:
         await tx.enqueue(ALICE, "one", [])
         await tx.enqueue(ALICE, "two", [])
     first, second = await store.pending_outbox()
-    await store.finish_outbox(first.seq, "sent")
-    await store.release_outbox([second.seq])
+    await store.settle_outbox([Delivered(first.seq, "sent")])
+    await store.settle_outbox([], [second.seq])
     assert [m.seq for m in await store.pending_outbox()] == [second.seq]
     async with store.engine.connect() as connection:
         row = (await connection.execute(
@@ -548,7 +549,7 @@ async def test_finished_outbox_keeps_no_payload(store: Store) -> None:
     assert row.status == "sent"
     assert row.payload_enc is None
     assert row.sent_at is not None
-    await store.finish_outbox(second.seq, "undeliverable")
+    await store.settle_outbox([Delivered(second.seq, "undeliverable")])
     assert await store.pending_outbox() == []
     assert not await store.has_pending_outbox()
 
@@ -577,7 +578,7 @@ async def test_a_waiting_message_holds_back_the_later_ones_of_its_chat(store: St
         await tx.enqueue(BOB, "to Bob", [])
     (to_bob,) = await store.pending_outbox()
     assert to_bob.text == "to Bob"
-    await store.release_outbox([to_bob.seq])
+    await store.settle_outbox([], [to_bob.seq])
     await store.retry_outbox(first.seq, timedelta(seconds=-1))
     assert [m.text for m in await store.pending_outbox()] == ["first", "second", "to Bob"]
 
@@ -593,7 +594,7 @@ async def test_a_dead_senders_messages_come_back_uncertain(store: Store) -> None
     assert await store.recover_outbox() == 1  # the process restarted: the sender that took it is gone
     (again,) = await store.pending_outbox()
     assert (again.seq, again.text) == (taken.seq, "Saved: 4 goats")
-    await store.finish_outbox(again.seq, "sent", sent_message_id=14, sensitive=True)
+    await store.settle_outbox([Delivered(again.seq, "sent", 14, sensitive=True)])
     async with store.engine.connect() as connection:
         row = (await connection.execute(select(OutboxMessage.uncertain, OutboxMessage.after_message_id)
                                         .where(OutboxMessage.seq == taken.seq))).one()
@@ -603,7 +604,7 @@ async def test_a_dead_senders_messages_come_back_uncertain(store: Store) -> None
     (deletion,) = await store.pending_outbox()
     # 11 to 13 may hold the first copy; 14 is the screen itself; 10, the answer, is no screen.
     assert (deletion.method, deletion.message_ids) == ("delete", (11, 12, 13, 14))
-    await store.finish_outbox(deletion.seq, "sent")
+    await store.settle_outbox([Delivered(deletion.seq, "sent")])
     async with unit(store) as tx:
         await tx.erase_from_chat(ALICE, None, key_id=None)
     assert await store.pending_outbox() == [], "a gap is deleted once"
@@ -760,7 +761,7 @@ async def test_prune_forgets_old_update_ids_and_buttons(store: Store) -> None:
         await tx.enqueue(ALICE, "sent", [])
         await tx.enqueue(BOB, "waiting", [])
     sent, _waiting = await store.pending_outbox()
-    await store.finish_outbox(sent.seq, "sent", sent_message_id=9)
+    await store.settle_outbox([Delivered(sent.seq, "sent", 9)])
     await store.prune(updates_older_than=timedelta(days=1), buttons_older_than=timedelta(days=1))
     async with store.transaction(update_id=501) as tx:
         assert tx is None  # still remembered
