@@ -84,6 +84,49 @@ class _Turn:
     untried: list[int] = field(default_factory=list)
 
 
+class _Settler:
+    """Records what became of the chats' turns, many turns to a transaction (a group commit).
+
+    A turn that ends while a transaction is being written waits for the next, which takes every turn that ended
+    meanwhile: under load, one transaction records the turns of many chats, and a fast chat never waits for the
+    slowest of its round. The writing runs in its own task, so a caller cancelled meanwhile (a stop, a lost
+    lead) does not cancel what it queued."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: list[tuple[_Turn, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def settle(self, turn: _Turn) -> None:
+        if not turn.done and not turn.untried:
+            return
+        recorded = asyncio.get_running_loop().create_future()
+        self._queue.append((turn, recorded))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="caucus-outbox-settle")
+        await asyncio.shield(recorded)
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._store.settle_outbox([outcome for turn, _ in batch for outcome in turn.done],
+                                                [seq for turn, _ in batch for seq in turn.untried])
+            except Exception as error:  # noqa: BLE001 - each waiting turn gets the failure
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_exception(error)
+            else:
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until every turn queued so far is recorded (or failed)."""
+        if self._writer is not None:
+            await asyncio.gather(asyncio.shield(self._writer), return_exceptions=True)
+
+
 class OutboxSender:
     """Sends pending outbox rows in order per chat; retries what can be retried."""
 
@@ -94,22 +137,27 @@ class OutboxSender:
         self._ready = ready
         self._limiter = _RateLimiter(messages_per_second)
         self._chats = _ChatLimiter(chat_messages_per_second)
+        self._settler = _Settler(store)
         self.busy = False
 
     async def run(self) -> None:
-        """Deliver whenever woken (after a commit), and at least every second for retries."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout=1.0)
-            self._ready.clear()
-            self.busy = True
-            try:
-                await self.deliver_pending()
-            except Exception as error:  # noqa: BLE001 - the loop must survive a failing database
-                # By type only, no traceback: exception messages may carry SQL parameters.
-                logger.error("outbox delivery round failed: %s", type(error).__name__)  # noqa: TRY400
-            finally:
-                self.busy = False
+        """Deliver whenever woken (after a commit), and at least every second for retries. Stopped (cancelled),
+        it still waits until what went is recorded."""
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ready.wait(), timeout=1.0)
+                self._ready.clear()
+                self.busy = True
+                try:
+                    await self.deliver_pending()
+                except Exception as error:  # noqa: BLE001 - the loop must survive a failing database
+                    # By type only, no traceback: exception messages may carry SQL parameters.
+                    logger.error("outbox delivery round failed: %s", type(error).__name__)  # noqa: TRY400
+                finally:
+                    self.busy = False
+        finally:
+            await self._settler.drain()
 
     async def deliver_pending(self) -> None:
         """Send what is due, different chats at once and each chat's in order; a chat at its rate limit waits
@@ -158,7 +206,7 @@ class OutboxSender:
             return False
         finally:
             # Shielded: a stop or a lost lead (cancellation) still records what went.
-            await asyncio.shield(self._store.settle_outbox(turn.done, turn.untried))
+            await self._settler.settle(turn)
 
     async def _deliver(self, message: OutgoingMessage) -> Delivered | None:
         """Send one message: what became of it, or None when it must be retried later (already recorded)."""

@@ -331,7 +331,11 @@ class OutboxMessage(Base):
     """A reply waiting to be delivered; the payload (chat, text, buttons) is encrypted."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "next_attempt_at"),
+        # A chat's messages still waiting, in order: whether one would overtake another, without a scan.
+        Index("ix_outbox_chat_waiting", "chat_key", "status", "seq"),
+    )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(_ID, unique=True, default=new_id)
     key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
