@@ -17,11 +17,15 @@ from transitions import Machine, MachineError
 from flows.errors import StepMismatch
 
 __all__ = [
+    "AGREEMENT_MACHINE",
+    "AGREEMENT_TRANSITIONS",
     "ANSWERING_STEPS",
     "CASE_MACHINE",
     "CASE_TRANSITIONS",
     "CAUCUS_MACHINE",
     "CAUCUS_TRANSITIONS",
+    "COMMITMENT_MACHINE",
+    "COMMITMENT_TRANSITIONS",
     "EDIT_STEPS",
     "GRIEVANCE_EDIT_STEPS",
     "GRIEVANCE_MACHINE",
@@ -29,11 +33,16 @@ __all__ = [
     "GRIEVANCE_STATUS_TRANSITIONS",
     "GRIEVANCE_TRANSITIONS",
     "OPTIONAL_STEPS",
+    "RESPONSE_MACHINE",
+    "RESPONSE_TRANSITIONS",
+    "AgreementStatus",
     "CaseStage",
     "CaucusStep",
+    "CommitmentStatus",
     "FlowMachine",
     "GrievanceStatus",
     "GrievanceStep",
+    "ResponseStatus",
 ]
 
 
@@ -106,6 +115,36 @@ class GrievanceStatus(enum.Enum):
     CLOSED = "closed"
 
 
+class AgreementStatus(enum.Enum):
+    """An agreement, from the mediator's draft to the parties' confirmation of its current version."""
+
+    DRAFT = "draft"  # being written (or revised): no party has this version yet
+    CIRCULATING = "circulating"  # with the parties, waiting for their answers
+    CONFIRMED = "confirmed"  # every party confirmed the current version
+    ABANDONED = "abandoned"  # dropped by the mediator before it was confirmed
+
+
+class ResponseStatus(enum.Enum):
+    """One party's answer to one version of an agreement."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CHANGE_REQUESTED = "change_requested"
+    DECLINED = "declined"
+
+
+class CommitmentStatus(enum.Enum):
+    """A commitment at a glance: its deadline, its owner's latest report, the other parties' verdicts."""
+
+    OPEN = "open"  # the deadline is ahead and nothing is reported yet
+    OVERDUE = "overdue"  # the deadline passed with no report
+    DONE = "done"
+    PARTLY = "partly"
+    NOT_DONE = "not_done"
+    DISPUTED = "disputed"  # a party disputed the owner's latest report
+    VERIFIED = "verified"  # every other party confirmed a report of the work done
+
+
 Transition = Mapping[str, Any]
 
 _C = CaseStage
@@ -121,9 +160,12 @@ CASE_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "party_joined", "source": _C.INVITING, "dest": _C.CAUCUS},
     {"trigger": "party_joined", "source": [_C.CAUCUS, _C.JOINT, _C.AGREEMENT, _C.MONITORING], "dest": None},
     {"trigger": "all_submitted", "source": _C.CAUCUS, "dest": _C.JOINT},
-    {"trigger": "start_round", "source": _C.JOINT, "dest": _C.CAUCUS},
+    # Partial agreements accumulate: another round can follow an agreement, and its commitments run meanwhile.
+    {"trigger": "start_round", "source": [_C.JOINT, _C.AGREEMENT, _C.MONITORING], "dest": _C.CAUCUS},
     {"trigger": "record_agreement", "source": _C.JOINT, "dest": _C.AGREEMENT},
+    {"trigger": "record_agreement", "source": [_C.CAUCUS, _C.AGREEMENT, _C.MONITORING], "dest": None},
     {"trigger": "start_monitoring", "source": _C.AGREEMENT, "dest": _C.MONITORING},
+    {"trigger": "start_monitoring", "source": [_C.CAUCUS, _C.JOINT, _C.MONITORING], "dest": None},
     {"trigger": "close_round", "source": _C.CAUCUS, "dest": _C.JOINT},
     {"trigger": "close", "source": [_C.INVITING, _C.CAUCUS, _C.JOINT, _C.AGREEMENT, _C.MONITORING],
      "dest": _C.CLOSED},
@@ -289,6 +331,36 @@ GRIEVANCE_STATUS_TRANSITIONS: Sequence[Transition] = (
 )
 
 
+_A = AgreementStatus
+AGREEMENT_TRANSITIONS: Sequence[Transition] = (
+    {"trigger": "circulate", "source": _A.DRAFT, "dest": _A.CIRCULATING},
+    {"trigger": "all_confirmed", "source": _A.CIRCULATING, "dest": _A.CONFIRMED},
+    # A changed text is a new version, a draft again until it is sent; every party confirms it anew.
+    {"trigger": "revise", "source": [_A.CIRCULATING, _A.CONFIRMED], "dest": _A.DRAFT},
+    {"trigger": "abandon", "source": [_A.DRAFT, _A.CIRCULATING], "dest": _A.ABANDONED},
+)
+
+_R = ResponseStatus
+RESPONSE_TRANSITIONS: Sequence[Transition] = (
+    # A confirmation is final for its version; a request for a change or a refusal can be reconsidered.
+    {"trigger": "confirm", "source": [_R.PENDING, _R.CHANGE_REQUESTED, _R.DECLINED], "dest": _R.CONFIRMED},
+    {"trigger": "request_change", "source": [_R.PENDING, _R.CHANGE_REQUESTED, _R.DECLINED],
+     "dest": _R.CHANGE_REQUESTED},
+    {"trigger": "decline", "source": [_R.PENDING, _R.CHANGE_REQUESTED], "dest": _R.DECLINED},
+)
+
+_K = CommitmentStatus
+_REPORTABLE = [_K.OPEN, _K.OVERDUE, _K.DONE, _K.PARTLY, _K.NOT_DONE, _K.DISPUTED]
+COMMITMENT_TRANSITIONS: Sequence[Transition] = (
+    {"trigger": "pass_deadline", "source": _K.OPEN, "dest": _K.OVERDUE},
+    {"trigger": "report_done", "source": _REPORTABLE, "dest": _K.DONE},
+    {"trigger": "report_partly", "source": _REPORTABLE, "dest": _K.PARTLY},
+    {"trigger": "report_not_done", "source": _REPORTABLE, "dest": _K.NOT_DONE},
+    {"trigger": "dispute", "source": [_K.DONE, _K.PARTLY, _K.NOT_DONE, _K.DISPUTED], "dest": _K.DISPUTED},
+    {"trigger": "verify", "source": _K.DONE, "dest": _K.VERIFIED},
+)
+
+
 @dataclass(frozen=True)
 class FlowMachine:
     """One shared `transitions` machine for every conversation of a kind."""
@@ -356,3 +428,6 @@ CASE_MACHINE = FlowMachine("Case flow", CaseStage, CASE_TRANSITIONS)
 CAUCUS_MACHINE = FlowMachine("Caucus flow", CaucusStep, CAUCUS_TRANSITIONS)
 GRIEVANCE_MACHINE = FlowMachine("Grievance flow", GrievanceStep, GRIEVANCE_TRANSITIONS)
 GRIEVANCE_STATUS_MACHINE = FlowMachine("Grievance status", GrievanceStatus, GRIEVANCE_STATUS_TRANSITIONS)
+AGREEMENT_MACHINE = FlowMachine("Agreement flow", AgreementStatus, AGREEMENT_TRANSITIONS)
+RESPONSE_MACHINE = FlowMachine("Agreement confirmation", ResponseStatus, RESPONSE_TRANSITIONS)
+COMMITMENT_MACHINE = FlowMachine("Commitment follow-up", CommitmentStatus, COMMITMENT_TRANSITIONS)

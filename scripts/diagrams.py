@@ -10,10 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.machines import (  # noqa: E402
+    AGREEMENT_MACHINE,
     CASE_MACHINE,
     CAUCUS_MACHINE,
+    COMMITMENT_MACHINE,
     GRIEVANCE_MACHINE,
     GRIEVANCE_STATUS_MACHINE,
+    RESPONSE_MACHINE,
     FlowMachine,
 )
 
@@ -22,6 +25,9 @@ MACHINES: dict[str, FlowMachine] = {
     "caucus-flow": CAUCUS_MACHINE,
     "grievance-flow": GRIEVANCE_MACHINE,
     "grievance-status": GRIEVANCE_STATUS_MACHINE,
+    "agreement-flow": AGREEMENT_MACHINE,
+    "agreement-confirmation": RESPONSE_MACHINE,
+    "commitment-follow-up": COMMITMENT_MACHINE,
 }
 
 

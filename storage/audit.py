@@ -49,8 +49,11 @@ AUDIT_KINDS = frozenset({
     "answers_submitted", "share_level_changed", "items_disclosed", "summary_generated",
     "grievance_submitted", "grievance_status", "grievance_purged",
     "key_rotated", "purge_run",
+    "agreement_drafted", "agreement_revised", "agreement_sent", "agreement_answered", "agreement_confirmed",
+    "agreement_abandoned", "commitment_added", "commitment_removed", "commitment_reported", "commitment_reviewed",
+    "commitment_missed", "observation_filed", "monitor_invited", "monitor_joined",
 })
-ACTORS = frozenset({"party", "mediator", "triage", "submitter", "system", "operator"})
+ACTORS = frozenset({"party", "mediator", "triage", "submitter", "system", "operator", "monitor"})
 
 _GENESIS = "0" * 64
 _HEAD_ID = 1

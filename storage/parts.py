@@ -22,6 +22,9 @@ class TransactionPart:
     async def _locked(self, model: type[Any], row_id: str) -> Any:  # pragma: no cover - Transaction's
         raise NotImplementedError
 
+    async def language_of(self, user_hash: str) -> str | None:  # pragma: no cover - Transaction's
+        raise NotImplementedError
+
     async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
                     **detail: Any) -> None:  # pragma: no cover - Transaction's
         raise NotImplementedError

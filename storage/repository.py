@@ -43,6 +43,7 @@ from flows.model import (
     ShareLevel,
 )
 from flows.setup import CaseDraft
+from storage.agreements import AgreementRepository
 from storage.audit import AuditRecord, ChainReport, append_event, ensure_head, events_about, verify_chain
 from storage.chats import ChatRepository, OutboxStore
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
@@ -329,7 +330,7 @@ def _short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(6))
 
 
-class Transaction(GrievanceRepository, ChatRepository, RetentionRepository):
+class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, AgreementRepository):
     """Everything one update may read or change, scoped to one database transaction."""
 
     def __init__(self, store: Store, session: AsyncSession, keys: _Keys, system_key_id: str) -> None:

@@ -17,13 +17,21 @@ from flows.machines import CaseStage
 from storage.errors import StorageError
 from storage.parts import TransactionPart
 from storage.tables import (
+    AgreementResponseRow,
+    AgreementRow,
+    AgreementVersionRow,
     Answer,
     Button,
     Case,
     CaseMediator,
+    CommitmentReportRow,
+    CommitmentReviewRow,
+    CommitmentRow,
     GrievanceRow,
     IssueRow,
+    MonitorRow,
     NoteRow,
+    ObservationRow,
     OptionRow,
     OutboxMessage,
     Seat,
@@ -78,13 +86,19 @@ class RetentionRepository(TransactionPart):
         await self.audit("case_closed", actor="mediator", case_id=case_id)
 
     async def erase_case(self, case_id: str, *, actor: str = "mediator", kind: str = "case_erased") -> None:
-        """Crypto-shred a case: destroy its key and every party's, then delete all its rows."""
+        """Crypto-shred a case: destroy its key, every party's and every monitor's, then delete all its rows."""
         case: Case | None = await self._locked(Case, case_id)
         if case is None:
             raise StorageError("no such case")
         seats = list((await self.session.scalars(select(Seat).where(Seat.case_id == case_id))).all())
-        key_ids = [case.key_id, *(seat.key_id for seat in seats)]
-        owners = [case_id, *(seat.id for seat in seats)]
+        monitors = list((await self.session.scalars(select(MonitorRow).where(MonitorRow.case_id == case_id))).all())
+        agreements = list((await self.session.scalars(
+            select(AgreementRow.id).where(AgreementRow.case_id == case_id))).all())
+        commitments = list((await self.session.scalars(
+            select(CommitmentRow.id).where(CommitmentRow.case_id == case_id))).all())
+        key_ids = [case.key_id, *(seat.key_id for seat in seats), *(monitor.key_id for monitor in monitors)]
+        owners = [case_id, *(seat.id for seat in seats), *(monitor.id for monitor in monitors), *agreements,
+                  *commitments]
         for key_id in key_ids:
             await self._keys.destroy(key_id)
         await self.session.execute(
@@ -95,7 +109,9 @@ class RetentionRepository(TransactionPart):
         await self.session.execute(
             update(User).where(User.active_id.in_(owners)).values(active_kind=None, active_id=None, pending=None)
         )
-        for model in (Answer, NoteRow, SuggestionRow, OptionRow):
+        for model in (Answer, NoteRow, SuggestionRow, OptionRow, ObservationRow, CommitmentReviewRow,
+                      CommitmentReportRow, CommitmentRow, AgreementResponseRow, AgreementVersionRow, AgreementRow,
+                      MonitorRow):
             await self.session.execute(delete(model).where(model.case_id == case_id))
         await self.session.execute(delete(IssueRow).where(IssueRow.case_id == case_id))
         await self.session.execute(delete(Seat).where(Seat.case_id == case_id))

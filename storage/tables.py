@@ -25,6 +25,9 @@ from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.sql.expression import true as sa_true
 
 __all__ = [
+    "AgreementResponseRow",
+    "AgreementRow",
+    "AgreementVersionRow",
     "Answer",
     "AuditEvent",
     "AuditHead",
@@ -35,11 +38,16 @@ __all__ = [
     "CaseMediator",
     "ChatGap",
     "ChatMessage",
+    "CommitmentReportRow",
+    "CommitmentReviewRow",
+    "CommitmentRow",
     "DataKey",
     "GrievanceEvent",
     "GrievanceRow",
     "IssueRow",
+    "MonitorRow",
     "NoteRow",
+    "ObservationRow",
     "OptionRow",
     "OutboxMessage",
     "ProcessedUpdate",
@@ -252,6 +260,137 @@ class SuggestionRow(Base):
     round: Mapped[int] = mapped_column(Integer)
     text_enc: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class AgreementRow(Base):
+    """An agreement of a case (partial agreements accumulate over rounds); its versions hold the text.
+
+    ``version`` is the number of the current version: buttons drawn for an earlier one are stale."""
+
+    __tablename__ = "agreements"
+    __table_args__ = (UniqueConstraint("case_id", "number"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class AgreementVersionRow(Base):
+    """One wording of an agreement, under the case key: the text in the language the mediator wrote it, and
+    the translations the mediator gave (JSON, language -> text)."""
+
+    __tablename__ = "agreement_versions"
+    __table_args__ = (UniqueConstraint("agreement_id", "number"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    translations_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+    circulated_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class AgreementResponseRow(Base):
+    """A party's answer to one version: who, what, when. A request for a change carries a comment for the
+    mediators, under the party's key (withdrawal shreds it)."""
+
+    __tablename__ = "agreement_responses"
+    __table_args__ = (UniqueConstraint("version_id", "seat_id"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("agreement_versions.id"))
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    responded_at: Mapped[datetime | None] = mapped_column(_WHEN)
+
+
+class CommitmentRow(Base):
+    """Who does what by when, and how it will be verified (the texts under the case key)."""
+
+    __tablename__ = "commitments"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("agreements.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    owner_seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    what_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    verification_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    due_at: Mapped[datetime] = mapped_column(_WHEN, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    last_reminded_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class CommitmentReportRow(Base):
+    """An owner's report on a commitment; the comment is for the mediators, under the owner's key."""
+
+    __tablename__ = "commitment_reports"
+    __table_args__ = (UniqueConstraint("commitment_id", "number"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    commitment_id: Mapped[str] = mapped_column(ForeignKey("commitments.id"))
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class CommitmentReviewRow(Base):
+    """Another party's verdict on a report (confirm or dispute), told to the mediators only."""
+
+    __tablename__ = "commitment_reviews"
+    __table_args__ = (UniqueConstraint("commitment_id", "report_number", "seat_id"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    commitment_id: Mapped[str] = mapped_column(ForeignKey("commitments.id"))
+    report_number: Mapped[int] = mapped_column(Integer)
+    seat_id: Mapped[str] = mapped_column(ForeignKey("seats.id"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class MonitorRow(Base):
+    """A monitor of a case's commitments (a civil-society group, say), invited like a party: by a single-use
+    link stored hashed, bound to the account that opened it. Its observations are under its own key."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("case_id", "user_hash"),)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    label_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    invite_hash: Mapped[str] = mapped_column(_HASH, unique=True)
+    invite_expires_at: Mapped[datetime] = mapped_column(_WHEN)
+    user_hash: Mapped[str | None] = mapped_column(_HASH)
+    chat_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    joined_at: Mapped[datetime | None] = mapped_column(_WHEN)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
+
+
+class ObservationRow(Base):
+    """A monitor's observation on a commitment (a note, or an alarm that warned the mediators)."""
+
+    __tablename__ = "observations"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    commitment_id: Mapped[str] = mapped_column(ForeignKey("commitments.id"))
+    monitor_id: Mapped[str] = mapped_column(ForeignKey("monitors.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(_WHEN, default=utcnow)
 
 
