@@ -213,10 +213,10 @@ class AgreementRepository(TransactionPart):
                 key_id, seat_cipher = await self._seat_cipher(seat)
                 answer.key_id = key_id
                 answer.comment_enc = seat_cipher.encrypt(response.comment, _response_comment(answer))
-        answer = agreement.responses.get(seat_id) if seat_id is not None else None
+        given = agreement.responses.get(seat_id) if seat_id is not None else None
         await self.audit(event, actor=actor, case_id=case_id, seat_id=seat_id, agreement=agreement.number,
                          version=agreement.current.number, status=agreement.status.value,
-                         answer=None if answer is None else answer.status.value)
+                         answer=None if given is None else given.status.value)
 
     # Commitments ---------------------------------------------------------------------------------------
     async def add_commitment(self, case_id: str, commitment: Commitment) -> None:
