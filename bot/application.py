@@ -16,6 +16,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.commitments import check_commitments
 from bot.config import Settings
 from bot.deadlines import check_deadlines
 from bot.dispatch import CaucusHandlers
@@ -331,5 +332,7 @@ class CaucusBot:
         return counts
 
     async def check_deadlines(self) -> int:
-        """Send the deadline reminders due now (by the runtime's clock); returns how many."""
-        return await check_deadlines(self.runtime, self.runtime.clock())
+        """Send the round reminders and the commitments' reminders and deadline questions due now (by the runtime's
+        clock), and warn the mediators of missed deadlines; returns how many reminders and questions went."""
+        now = self.runtime.clock()
+        return await check_deadlines(self.runtime, now) + await check_commitments(self.runtime, now)

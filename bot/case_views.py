@@ -5,12 +5,14 @@ Pure functions of domain data; handlers in `bot.mediator` decide which one to sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from bot.agreement_views import commitment_line
 from bot.formats import Amount, Moment
 from bot.i18n import Layout, Markup, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
 from bot.views import STAGE_NAMES, STEP_NAMES, case_heading, shorten, submitted_line
+from flows.agreement import Commitment
 from flows.case import MAX_OPTIONS, EditRights
 from flows.machines import CaseStage, CaucusStep
 from flows.model import CaseInfo, Issue, Option, PriorityMode, SeatStatus
@@ -79,11 +81,16 @@ def case_list(cases: list[CaseInfo]) -> Reply:
     return Reply.of(*lines, buttons=rows)
 
 
+# Stages whose case menu leads to the agreements (drafted after a joint session, kept through later rounds).
+AGREEMENT_STAGES = frozenset({CaseStage.CAUCUS, CaseStage.JOINT, CaseStage.AGREEMENT, CaseStage.MONITORING,
+                              CaseStage.CLOSED})
+
 CLOSABLE = frozenset({CaseStage.INVITING, CaseStage.CAUCUS, CaseStage.JOINT, CaseStage.AGREEMENT,
                       CaseStage.MONITORING})
 
 
-def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: str | None = None) -> Reply:
+def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: str | None = None,
+              commitments: Sequence[Commitment] = ()) -> Reply:
     """The case menu; times in ``zone``, the reader's own time zone (the case's when the reader chose none)."""
     """The case's menu: where it stands, and every tool the mediator has."""
     stage = CaseStage(info.stage)
@@ -94,6 +101,10 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: 
         _deadline_line(info, stage, zone or info.timezone),
         ngettext("{count} mediator on this case.", "{count} mediators on this case.", mediators),
     ]
+    if commitments:
+        labels = {seat.seat_id: seat.label for seat in seats}
+        lines += ["", _("<b>Commitments</b>")]
+        lines += [commitment_line(commitment, labels, zone or info.timezone) for commitment in commitments]
     if stage is CaseStage.DRAFT_DETAILS:
         lines += ["", _("Before inviting the parties you can add options to the issues, make issues numeric, "
                         "choose how parties give priorities and set the time zone. "
@@ -113,7 +124,10 @@ def case_menu(info: CaseInfo, seats: list[SeatStatus], mediators: int, *, zone: 
         rows.append([ButtonSpec(_("⏹ Close this round"), "close_round")])
     elif stage is CaseStage.JOINT:
         rows.append([ButtonSpec(_("📣 Joint summary for the parties"), "joint")])
+    if stage in {CaseStage.JOINT, CaseStage.AGREEMENT, CaseStage.MONITORING}:
         rows.append([ButtonSpec(_("🔁 Start round {round}", round=info.round + 1), "new_round")])
+    if stage in AGREEMENT_STAGES:
+        rows.append([ButtonSpec(_("📜 Agreements and commitments"), "agreements")])
     erase_label = (_("🧹 Delete answers from chats: on") if info.erase_messages
                    else _("🧹 Delete answers from chats: off"))
     rows.append([ButtonSpec(erase_label, "erase_msgs", "off" if info.erase_messages else "on")])

@@ -20,7 +20,7 @@ from bot.i18n import Text, Translator, _, plain
 from flows.analysis import Analysis, OverlapBand
 from flows.model import Rating
 
-__all__ = ["BAND_NAMES", "RATING_WORDS", "render_chart"]
+__all__ = ["BAND_NAMES", "MARGIN", "RATING_WORDS", "WIDTH", "Canvas", "render_chart"]
 
 RATING_WORDS: Mapping[Rating, Text] = {
     Rating.IDEAL: _("Ideal"),
@@ -73,7 +73,7 @@ def _fit(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
 
 
 @dataclass
-class _Canvas:
+class Canvas:
     """Draws in left-to-right coordinates, mirrored for a right-to-left reader."""
 
     draw: ImageDraw.ImageDraw
@@ -95,7 +95,7 @@ class _Canvas:
         self.draw.text((left, y), shown, font=font, fill=fill)
 
 
-def _heading(canvas: _Canvas, y: int, text: str) -> int:
+def _heading(canvas: Canvas, y: int, text: str) -> int:
     canvas.text(MARGIN, y, text, size=20, width=WIDTH - 2 * MARGIN)
     return y + 36
 
@@ -104,14 +104,14 @@ def _column_width(parties: int) -> int:
     return max(40, (WIDTH - 2 * MARGIN - LABEL_WIDTH) // max(parties, 1))
 
 
-def _party_header(canvas: _Canvas, y: int, parties: tuple[str, ...]) -> int:
+def _party_header(canvas: Canvas, y: int, parties: tuple[str, ...]) -> int:
     column = _column_width(len(parties))
     for index, party in enumerate(parties):
         canvas.text(MARGIN + LABEL_WIDTH + index * column, y, party, size=14, width=column - 4, centre=True)
     return y + ROW
 
 
-def _priorities(canvas: _Canvas, y: int, analysis: Analysis, t: Translator) -> int:
+def _priorities(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
     y = _heading(canvas, y, plain(t.render(_("Priorities by party (share of each party's priorities)"))))
     y = _party_header(canvas, y, analysis.parties)
     column = _column_width(len(analysis.parties))
@@ -146,7 +146,7 @@ def _ratings_by_party(analysis: Analysis) -> dict[str, dict[str, dict[str, Ratin
     return table
 
 
-def _options(canvas: _Canvas, y: int, analysis: Analysis, t: Translator) -> int:
+def _options(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
     if not analysis.options:
         return y
     y = _heading(canvas, y, plain(t.render(_("How acceptable each option is (✔ = every party can accept it)"))))
@@ -188,7 +188,7 @@ def _options(canvas: _Canvas, y: int, analysis: Analysis, t: Translator) -> int:
     return y + 12
 
 
-def _overlaps(canvas: _Canvas, y: int, analysis: Analysis, t: Translator) -> int:
+def _overlaps(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
     if not analysis.overlaps:
         return y
     y = _heading(canvas, y, plain(t.render(_("Do the acceptable ranges overlap? (for the mediator only)"))))
@@ -218,7 +218,7 @@ def render_chart(analysis: Analysis, t: Translator, title: str) -> bytes:
               + (min(option_rows, MAX_OPTION_ROWS + len(analysis.options)) + 4) * ROW + 60
               + len(analysis.overlaps) * 2 * ROW + 60)
     image = Image.new("RGB", (WIDTH, height), (255, 255, 255))
-    canvas = _Canvas(ImageDraw.Draw(image), t.rtl)
+    canvas = Canvas(ImageDraw.Draw(image), t.rtl)
     canvas.text(MARGIN, MARGIN, title, size=24, width=WIDTH - 2 * MARGIN)
     y = MARGIN + 48
     y = _priorities(canvas, y, analysis, t)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import mediator
+from bot import commitments, mediator
 from bot.formats import Moment
 from bot.grievance import DEEP_LINK, show_grievance_step, start_grievance
 from bot.i18n import LANGUAGES, Text, _
@@ -73,7 +73,8 @@ async def start(turn: Turn, args: list[str]) -> None:
         await start_grievance(turn)
         return
     if args:
-        if not await open_invite(turn, args[0]) and not await mediator.join_as_comediator(turn, args[0]):
+        if not await open_invite(turn, args[0]) and not await mediator.join_as_comediator(turn, args[0]) \
+                and not await commitments.join_as_monitor(turn, args[0]):
             await turn.reply(Reply.of(_("This invitation link cannot be used. "
                                         "If you were invited, please ask your mediator for a new link.")))
         return
@@ -104,6 +105,8 @@ async def help_text(turn: Turn) -> None:
         lines += [
             _("/note: send the mediator a private note"),
             _("/history: what happened to your answers, and who received which"),
+            _("/commitments: the commitments of your case's agreements; report on yours, or, as a monitor, send "
+              "an observation"),
             _("/forget: withdraw from the case and erase your answers"),
         ]
     lines += [

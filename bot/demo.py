@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Settings
@@ -144,11 +145,36 @@ class DemoRun:
     users: dict[str, SimUser]
     summary_from: int  # the mediator's messages from /summary on …
     summary_to: int  # … up to the joint summary's preview
-    joint_from: int  # the first party's messages from the joint summary on
+    joint_from: int  # the first party's messages from the joint summary on …
+    joint_to: int  # … up to the agreement
+
+
+# The agreement the joint session reached, as the mediator writes it down (in English whatever the languages: a
+# party reading another language gets the original with its language named).
+DEMO_AGREEMENT = ("Partial agreement on the spring and the canal. The upstream farmers irrigate four days a week "
+                  "(Monday, Wednesday, Friday, Saturday); the herders water their animals at the spring on the other "
+                  "days. The canal is repaired by the council, the herders giving labour.")
+
+
+async def play_agreement(local: LocalBot, mediator: SimUser, users: dict[str, SimUser], language: str,
+                         mediator_language: str) -> None:
+    """After the joint session: the mediator drafts the agreement with one commitment and sends it; all confirm."""
+    await tap(local, mediator, _("📜 Agreements and commitments"), mediator_language)
+    await tap(local, mediator, _("➕ New agreement"), mediator_language)
+    await type_text(local, mediator, DEMO_AGREEMENT)
+    await tap(local, mediator, _("➕ Add a commitment"), mediator_language)
+    await tap(local, mediator, DEMO_PARTIES[2], mediator_language)
+    due = (local.bot.runtime.clock() + timedelta(days=45)).date().isoformat()
+    await type_text(local, mediator, f"Repair the canal gate and the first 200 metres of the canal\n{due}\n"
+                                     "The herders and the farmers walk the canal together")
+    await tap(local, mediator, _("📨 Send to the parties"), mediator_language)
+    await tap(local, mediator, _("📨 Send"), mediator_language)
+    for user in users.values():
+        await tap(local, user, _("✅ I confirm"), language)
 
 
 async def play_demo(local: LocalBot, standin: BotApiStandIn, language: str, mediator_language: str = "en") -> DemoRun:
-    """The scripted mediation: set-up, three parties' caucus, the summary, then the joint summary sent out."""
+    """The scripted mediation: set-up, three parties' caucus, the summary, the joint summary, then the agreement."""
     mediator = standin.user(MEDIATOR_ID, "Mediator", mediator_language)
     short_id, tokens = await create_case(local, mediator, DEMO_TITLE, DEMO_ISSUES, DEMO_PARTIES)
     scripts = demo_scripts(language)
@@ -167,7 +193,11 @@ async def play_demo(local: LocalBot, standin: BotApiStandIn, language: str, medi
     await local.settle()
     await tap(local, mediator, _("📣 Joint summary for the parties"), mediator_language)
     await tap(local, mediator, _("📣 Send to every party"), mediator_language)
-    return DemoRun(short_id, users, summary_from, summary_to, joint_from)
+    joint_to = len(standin.messages(users[DEMO_PARTIES[0]].user_id))
+    mediator.send_command("/cases", short_id)
+    await local.settle()
+    await play_agreement(local, mediator, users, language, mediator_language)
+    return DemoRun(short_id, users, summary_from, summary_to, joint_from, joint_to)
 
 
 TRIAGE_ID = 3001
@@ -228,7 +258,7 @@ async def run_demo(language: str = "en", save: Path | None = None) -> int:
             await play_grievance(local, standin, language)
         finally:
             await local.stop()
-        users, summary_from, summary_to, joint_from = run.users, run.summary_from, run.summary_to, run.joint_from
+        users, summary_from, summary_to = run.users, run.summary_from, run.summary_to
         for party, user in users.items():
             print(format_transcript(f"{party} (party, private chat)", standin.events(user.user_id)))
             print()
@@ -242,7 +272,7 @@ async def run_demo(language: str = "en", save: Path | None = None) -> int:
                 print(_readable(message.text))
         print()
         print(f"=== The joint summary, as {DEMO_PARTIES[0]} received it ===")
-        for message in standin.messages(users[DEMO_PARTIES[0]].user_id)[joint_from:]:
+        for message in standin.messages(users[DEMO_PARTIES[0]].user_id)[run.joint_from:run.joint_to]:
             print(_readable(message.text))
         print()
         print(format_transcript("Community member (reports a grievance, private chat)", standin.events(REPORTER_ID)))

@@ -26,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import common, grievance, mediator, party, triage, views
+from bot import agreements, commitments, common, grievance, mediator, party, triage, views
 from bot.i18n import Text, _, plain, translator
 from bot.replies import Reply
 from bot.turn import Runtime, Turn, join_scope
@@ -87,6 +87,7 @@ class CaucusHandlers:
             "timezone": common.timezone,
             "quickexit": _no_args(common.quick_exit),
             "history": _no_args(party.show_history),
+            "commitments": _no_args(commitments.show_commitments),
             "grievance": _no_args(grievance.start_grievance),
             "track": grievance.track,
             "grievances": triage.show_grievances,
@@ -210,6 +211,10 @@ class CaucusHandlers:
         is_mediator = turn.runtime.is_mediator(turn.user_id)
         if turn.user.pending == "tz":
             await common.timezone_text(turn, text)
+        elif (turn.user.pending or "").startswith(f"{agreements.COMMENT_PENDING}:"):
+            await agreements.comment_text(turn, text)
+        elif (turn.user.pending or "").partition(":")[0] in commitments.TEXT_PENDING:
+            await commitments.commitment_text(turn, text)
         elif turn.user.active_kind == "seat" and active_id:
             await party.party_text(turn, active_id, text)
         elif turn.user.active_kind == "griev" and active_id:
@@ -236,6 +241,12 @@ class CaucusHandlers:
         if meaning.scope == "seat":
             await turn.tx.set_active(turn.user_id, "seat", owner)
             await party.party_button(turn, owner, action, argument, message_id)
+        elif meaning.scope == "agr":
+            await agreements.party_agreement_button(turn, owner, action)
+        elif meaning.scope == "cmt":
+            await commitments.commitment_button(turn, owner, action, argument)
+        elif meaning.scope == "mon":
+            await commitments.monitor_button(turn, owner, action, argument)
         elif meaning.scope == "grv":
             await turn.tx.set_active(turn.user_id, "griev", owner)
             await grievance.grievance_button(turn, owner, action, argument)
@@ -269,6 +280,12 @@ class CaucusHandlers:
             return await turn.tx.case_version(meaning.owner_id) == meaning.version
         if meaning.scope == "join":
             return (await join_scope(turn.tx, meaning.owner_id)).version == meaning.version
+        if meaning.scope == "agr":  # a party's buttons on a version, while it is the current one
+            return await turn.tx.agreement_version(meaning.owner_id) == meaning.version
+        if meaning.scope == "cmt":  # about a commitment, until its next report
+            return await turn.tx.commitment_version(meaning.owner_id) == meaning.version
+        if meaning.scope == "mon":
+            return await turn.tx.monitor_version(meaning.owner_id) == meaning.version
         if meaning.scope == "grv" or (meaning.scope == "tri" and meaning.owner_id != "list"):
             return await turn.tx.grievance_version(meaning.owner_id) == meaning.version
         if meaning.scope in {"tri", "trg"}:  # the list, and groups: what they name is checked when pressed

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bot import case_views, views
+from bot import agreements, case_views, views
 from bot.caucus_views import ROUND_CLOSED
+from bot.commitments import followed_commitments
 from bot.i18n import Text, _, ngettext, user_text
 from bot.party import notify_mediators
 from bot.replies import ButtonSpec, Reply
-from bot.summaries import case_analysis, record_disclosure, report_files
+from bot.summaries import case_analysis, implementation, record_disclosure, report_files
 from bot.summary_views import joint_summary, summary_message
 from bot.turn import Courier, Scope, Turn, join_scope
 from flows import case as case_rules
@@ -185,7 +186,7 @@ async def open_case(turn: Turn, case_id: str) -> None:
 async def show_menu(turn: Turn, case_id: str, *, edit: int | None = None) -> None:
     info = await turn.tx.case_info(case_id)
     reply = case_views.case_menu(info, await turn.tx.seat_statuses(case_id), await turn.tx.mediator_count(case_id),
-                                 zone=turn.user.timezone)
+                                 zone=turn.user.timezone, commitments=await followed_commitments(turn.tx, case_id))
     await _show(turn, case_id, reply, edit=edit)
 
 
@@ -220,11 +221,16 @@ async def _summary(turn: Turn, info: CaseInfo) -> None:
     if not analysis.parties:
         return
     await record_disclosure(turn.tx, info, Audience.MEDIATOR, actor="mediator", recipients=1)
-    files = report_files(info, analysis, turn.language, turn.runtime.clock())
+    files = report_files(info, analysis, turn.language, turn.runtime.clock(), await implementation(turn.tx, info))
     courier = Courier(turn.tx)
     await courier.send_file(turn.chat_id, turn.language, _("Priorities, options and ranges of case {case}",
                                                            case=info.short_id),
                             files.chart, files.chart_name, photo=True, key_id=key_id)
+    if files.timeline is not None:
+        await courier.send_file(turn.chat_id, turn.language, _("Commitments of case {case}: from each agreement to "
+                                                               "its deadline, and what happened since",
+                                                               case=info.short_id),
+                                files.timeline, f"caucus-{info.short_id}-timeline.png", photo=True, key_id=key_id)
     await courier.send_file(turn.chat_id, turn.language, _("Report for the joint session of case {case}: "
                                                            "open it in a browser, print it if you need paper.",
                                                            case=info.short_id),
@@ -253,6 +259,9 @@ async def case_button(turn: Turn, case_id: str, action: str, argument: str, mess
     """A button of the case menu or one of its screens."""
     if action in {"issues_done", "parties_done"}:
         await draft_button(turn, case_id, action)
+        return
+    if action in agreements.AGREEMENT_BUTTONS:
+        await agreements.case_agreement_button(turn, case_id, action, argument, message_id)
         return
     await _check_rights(turn, case_id, action)
     if action in _ASKS_TEXT:
@@ -406,6 +415,7 @@ async def reject_join(turn: Turn, case_id: str, seat_id: str) -> None:
     conversation = await turn.tx.load_caucus(seat_id)
     conversation.withdraw()
     await turn.tx.withdraw_seat(seat_id, by_party=False)
+    await agreements.after_withdrawal(turn, case_id)
     invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
     if contact is not None:
         await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(
@@ -664,6 +674,9 @@ async def case_text(turn: Turn, case_id: str, text: str) -> None:
     """Text the mediator typed after a case-menu button asked for it."""
     pending = turn.user.pending or ""
     action, _sep, argument = pending.partition(":")
+    if action in agreements.AGREEMENT_ACTIONS:
+        await agreements.agreement_text(turn, case_id, action, argument, text)
+        return
     if action not in case_views.PROMPTS:
         await turn.tx.set_active(turn.user_id, None, None)
         await turn.reply(Reply.of(_("I was not expecting a message now. /cases opens your cases.")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import caucus_views
+from bot.agreements import after_withdrawal
 from bot.formats import Amount
 from bot.i18n import Layout, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
@@ -345,6 +346,7 @@ async def _answer_forget(turn: Turn, seat_id: str, *, confirmed: bool) -> None:
     await turn.tx.erase_from_chat(turn.chat_id, None, key_id=None)
     turn.sensitive = False
     await turn.tx.withdraw_seat(seat_id)
+    await after_withdrawal(turn, case_id)
     await turn.tx.set_active(turn.user_id, None, None)
     await turn.tx.set_pending(turn.user_id, None)
     await turn.reply(Reply.of(_("You have withdrawn from this case, and your answers were erased. "

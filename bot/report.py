@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from datetime import datetime
 
-from bot.formats import Moment
-from bot.i18n import RTL_LANGUAGES, Text, Translator, _
+from bot.agreement_views import (
+    AGREEMENT_STATUS_NAMES,
+    COMMITMENT_STATUS,
+    OBSERVATION_NAMES,
+    OUTCOME_NAMES,
+    RESPONSE_NAMES,
+    VERDICT_NAMES,
+)
+from bot.formats import Day, Moment
+from bot.i18n import RTL_LANGUAGES, Layout, Text, Translator, _, plain, user_text
 from bot.summary_views import (
     AGENDA_KINDS,
     band_text,
@@ -22,11 +31,13 @@ from bot.summary_views import (
     percent,
     trade_off_text,
 )
+from bot.timeline import TimelineRow, render_timeline
 from bot.views import CATEGORY_NAMES, LEVEL_NAMES, item_label, points_text, ranking_text, ratings_text
+from flows.agreement import Agreement, Commitment, Response
 from flows.analysis import Analysis, DisclosedItem, InterestHolder, PartyDisclosure
 from flows.model import CaseInfo
 
-__all__ = ["html_document", "name_html", "party_html", "render_report"]
+__all__ = ["Implementation", "html_document", "implementation_timeline", "name_html", "party_html", "render_report"]
 
 _STYLE = """
 body{font-family:"DejaVu Sans",Arial,"Noto Sans","Noto Sans Arabic",sans-serif;max-width:60rem;margin:2rem auto;
@@ -162,8 +173,114 @@ def _disclosure(page: _Page, disclosure: PartyDisclosure) -> None:
     page.items(entries, _("(nothing shared)"))
 
 
+@dataclass(frozen=True)
+class Implementation:
+    """What the report's implementation section shows: agreements, every version's answers, commitments."""
+
+    agreements: list[Agreement]
+    answers: dict[str, dict[int, dict[str, Response]]]  # agreement id -> version -> seat -> answer
+    commitments: list[Commitment]
+    labels: dict[str, str]  # seats and monitors -> their labels
+
+
+def _rows(info: CaseInfo, done: Implementation, t: Translator) -> list[TimelineRow]:
+    agreed = {agreement.id: agreement.confirmed_at for agreement in done.agreements}
+    return [TimelineRow(f"{done.labels.get(c.owner, '?')}: {c.what}", c, agreed.get(c.agreement_id),
+                        plain(t.render(COMMITMENT_STATUS[c.status][1])))
+            for c in done.commitments if agreed.get(c.agreement_id) is not None]
+
+
+def implementation_timeline(info: CaseInfo, done: Implementation, t: Translator) -> bytes | None:
+    """The timeline of the commitments followed (those of confirmed agreements); None while there are none."""
+    rows = _rows(info, done, t)
+    if not rows:
+        return None
+    title = plain(t.render(_("Commitments of case {case}", case=info.short_id)))
+    return render_timeline(rows, t, title, info.timezone)
+
+
+def _when(page: _Page, moment: datetime | None, zone: str) -> str:
+    return page.say(Layout("{when}", params={"when": Moment(moment, zone)})) if moment else "—"
+
+
+def _agreement_section(page: _Page, info: CaseInfo, done: Implementation, agreement: Agreement) -> None:
+    version = agreement.current
+    status = page.say(AGREEMENT_STATUS_NAMES[agreement.status])
+    page.parts.append(f"<h3>{page.say(_('Agreement {number}', number=agreement.number))}: {status}</h3>")
+    page.paragraph(party_html(version.text, version.language))
+    if agreement.confirmed_at is not None:
+        page.paragraph(page.say(_("Confirmed by every party on {when}.", when=Moment(agreement.confirmed_at,
+                                                                                     info.timezone))))
+    answers = done.answers.get(agreement.id, {})
+    seats = [seat for seat in done.labels if any(seat in by_seat for by_seat in answers.values())]
+    if not answers:
+        return
+    head = "".join(f"<th>{name_html(done.labels[seat])}</th>" for seat in seats)
+    body = []
+    for number, by_seat in sorted(answers.items()):
+        cells = []
+        for seat in seats:
+            response = by_seat.get(seat)
+            if response is None:
+                cells.append("<td>—</td>")
+                continue
+            text = page.say(RESPONSE_NAMES[response.status])
+            if response.at is not None:
+                text += f'<br><span class="muted">{_when(page, response.at, info.timezone)}</span>'
+            if response.comment:
+                text += f"<br>{party_html(response.comment, '')}"
+            cells.append(f"<td>{text}</td>")
+        body.append(f"<tr><th>{page.say(_('Version {version}', version=number))}</th>{''.join(cells)}</tr>")
+    page.parts.append(f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>")
+
+
+def _commitment_events(page: _Page, info: CaseInfo, done: Implementation, commitment: Commitment) -> str:
+    events = []
+    for report in commitment.reports:
+        text = page.say(_("{when}: reported {outcome}", when=Moment(report.at, info.timezone),
+                          outcome=OUTCOME_NAMES[report.outcome]))
+        events.append(text + (f" {party_html(report.comment, '')}" if report.comment else ""))
+    for review in commitment.reviews:
+        text = page.say(_("{when}: {party} {verdict} report {number}", when=Moment(review.at, info.timezone),
+                          party=user_text(done.labels.get(review.seat_id, "?")), verdict=VERDICT_NAMES[review.verdict],
+                          number=review.report))
+        events.append(text + (f" {party_html(review.comment, '')}" if review.comment else ""))
+    for observation in commitment.observations:
+        text = page.say(_("{when}: {kind} from {monitor}", when=Moment(observation.at, info.timezone),
+                          kind=OBSERVATION_NAMES[observation.kind],
+                          monitor=user_text(done.labels.get(observation.monitor_id, "?"))))
+        events.append(f"{text} {party_html(observation.text, '')}")
+    return "<br>".join(events) or "—"
+
+
+def _implementation(page: _Page, info: CaseInfo, done: Implementation, timeline: bytes | None) -> None:
+    page.heading(_("Implementation: agreements and commitments"))
+    if timeline is not None:
+        alt = html.escape(page.say(_("Timeline: each commitment from its agreement to its deadline, with reports, "
+                                     "verdicts and observations")), True)
+        page.parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{base64.b64encode(timeline).decode()}">'
+                          "</p>")
+    for agreement in done.agreements:
+        _agreement_section(page, info, done, agreement)
+    if not done.commitments:
+        return
+    page.parts.append(f"<h3>{page.say(_('Commitments'))}</h3>")
+    header = "".join(f"<th>{page.say(text)}</th>" for text in (
+        _("Who"), _("What"), _("By"), _("How it will be verified"), _("State"), _("What happened")))
+    rows = []
+    for commitment in done.commitments:
+        sign, status = COMMITMENT_STATUS[commitment.status]
+        rows.append(
+            f"<tr><td>{name_html(done.labels.get(commitment.owner, '?'))}</td>"
+            f"<td>{party_html(commitment.what, '')}</td>"
+            f"<td>{page.say(Layout('{due}', params={'due': Day(commitment.due, info.timezone)}))}</td>"
+            f"<td>{party_html(commitment.verification, '')}</td><td>{sign} {page.say(status)}</td>"
+            f"<td>{_commitment_events(page, info, done, commitment)}</td></tr>")
+    page.parts.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
+
+
 def render_report(info: CaseInfo, analysis: Analysis, t: Translator, *, chart: bytes | None,
-                  generated: datetime) -> str:
+                  generated: datetime, done: Implementation | None = None, timeline: bytes | None = None) -> str:
     """The whole report as one HTML document in ``t``'s language."""
     page = _Page(t)
     title = page.say(_("Summary of case {case}", case=info.short_id))
@@ -196,6 +313,8 @@ def render_report(info: CaseInfo, analysis: Analysis, t: Translator, *, chart: b
     page.heading(_("What each party shared"))
     for disclosure in analysis.disclosures:
         _disclosure(page, disclosure)
+    if done is not None:
+        _implementation(page, info, done, timeline)
     return html_document(title, "\n".join(page.parts), t.language)
 
 

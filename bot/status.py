@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.grievance_export import export_csv, export_html
 from bot.i18n import translator
-from bot.summaries import case_analysis, record_disclosure, report_files
+from bot.summaries import case_analysis, implementation, record_disclosure, report_files
 from flows.analysis import Audience
 from flows.grievance import Grievance
 from flows.machines import CaseStage, CaucusStep
@@ -106,9 +106,10 @@ async def write_report(database_url: str, ring: KeyRing, short_id: str, output: 
             return 1
         tx, info = found
         analysis = await case_analysis(tx, info)
+        done = await implementation(tx, info)
         if analysis.parties:
             await record_disclosure(tx, info, Audience.MEDIATOR, actor="operator", recipients=1)
-    files = report_files(info, analysis, language, datetime.now(UTC))
+    files = report_files(info, analysis, language, datetime.now(UTC), done)
     path = output or Path(files.report_name)
     _write_private(path, files.report.encode("utf-8"))
     print(f"report of case {info.short_id} written to {path} "

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from bot.chart import render_chart
 from bot.i18n import _, plain, translator
-from bot.report import render_report
+from bot.report import Implementation, implementation_timeline, render_report
 from flows.analysis import Analysis, Audience, analyse, visible_answers
 from flows.model import CaseInfo
 from storage.repository import Transaction
 
-__all__ = ["ReportFiles", "case_analysis", "record_disclosure", "report_files"]
+__all__ = ["Implementation", "ReportFiles", "case_analysis", "implementation", "record_disclosure", "report_files"]
 
 _ITEMS_PER_EVENT = 15  # an item key is at most ~45 characters; an audit detail holds 1,000
 
@@ -25,6 +25,18 @@ class ReportFiles:
     chart_name: str
     report: str
     report_name: str
+    timeline: bytes | None = None  # the implementation timeline, once commitments are followed
+
+
+async def implementation(tx: Transaction, info: CaseInfo) -> Implementation | None:
+    """The case's agreements, every version's answers and the commitments; None before any agreement."""
+    agreements = await tx.agreements(info.id)
+    if not agreements:
+        return None
+    labels = {seat.seat_id: seat.label for seat in await tx.seat_statuses(info.id)}
+    labels.update({monitor.id: monitor.label for monitor in await tx.monitors(info.id)})
+    return Implementation(agreements, {a.id: await tx.agreement_answers(a.id) for a in agreements},
+                          await tx.commitments(info.id), labels)
 
 
 def _detect(text: str) -> str:
@@ -63,10 +75,14 @@ async def record_disclosure(tx: Transaction, info: CaseInfo, audience: Audience,
                    recipients=recipients)
 
 
-def report_files(info: CaseInfo, analysis: Analysis, language: str, generated: datetime) -> ReportFiles:
-    """The chart (PNG) and the report (HTML) in ``language``."""
+def report_files(info: CaseInfo, analysis: Analysis, language: str, generated: datetime,
+                 done: Implementation | None = None) -> ReportFiles:
+    """The chart (PNG) and the report (HTML) in ``language``; with ``done``, the report's implementation section
+    and its timeline (PNG)."""
     t = translator(language)
     title = plain(t.render(_("Case {case}: {title}", case=info.short_id, title=info.title)))
     chart = render_chart(analysis, t, title)
-    report = render_report(info, analysis, t, chart=chart, generated=generated)
-    return ReportFiles(chart, f"caucus-{info.short_id}-chart.png", report, f"caucus-{info.short_id}-report.html")
+    timeline = implementation_timeline(info, done, t) if done is not None else None
+    report = render_report(info, analysis, t, chart=chart, generated=generated, done=done, timeline=timeline)
+    return ReportFiles(chart, f"caucus-{info.short_id}-chart.png", report, f"caucus-{info.short_id}-report.html",
+                       timeline)

@@ -166,6 +166,16 @@ INVALID_INPUT: Mapping[str, Text] = {
     "status_changed": _("Someone else has just changed the status of this report. Please open it again."),
     "mediator_seat": _("This is a party's invitation link: forward it to the party. Opening it yourself "
                        "would take their seat."),
+    "same_language": _("The text is written in that language already. Please choose another one."),
+    "unknown_language": _("That language is not available."),
+    "no_parties": _("No party can receive it yet: parties receive agreements once they have joined the case."),
+    "agreement_stage": _("Agreements are written after a joint session: close the round first, or wait until "
+                         "every party has submitted."),
+    "commitment_lines": _("Please send three lines: what will be done, the deadline as a date (for example "
+                          "{example}), and how it will be verified."),
+    "too_many_commitments": _("An agreement can hold at most {limit} commitments."),
+    "monitor_link": _("This is a monitor's invitation link: forward it to the monitor. Opening it yourself would "
+                      "use it up."),
 }
 
 _AMOUNTS = ("low", "high")

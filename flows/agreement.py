@@ -43,11 +43,13 @@ __all__ = [
     "Observation",
     "ObservationKind",
     "Outcome",
+    "Response",
     "Review",
     "Verdict",
     "Warning",
     "WarningKind",
     "clean_agreement_text",
+    "clean_commitment_text",
     "commitment_reminder_due",
 ]
 

@@ -156,6 +156,24 @@ class AgreementRepository(TransactionPart):
         return Agreement(row.id, row.number, row.round, AgreementStatus(row.status), versions, responses,
                          row.confirmed_at)
 
+    async def seat_of(self, case_id: str, user_hash: str) -> str | None:
+        """The seat this account holds in the case, if any."""
+        return await self.session.scalar(select(Seat.id).where(Seat.case_id == case_id, Seat.user_hash == user_hash))
+
+    async def agreement_answers(self, agreement_id: str) -> dict[int, dict[str, Response]]:
+        """Every version's answers, by version number then seat: who confirmed which version when."""
+        found: dict[int, dict[str, Response]] = {}
+        rows = (await self.session.execute(
+            select(AgreementVersionRow.number, AgreementResponseRow)
+            .join(AgreementResponseRow, AgreementResponseRow.version_id == AgreementVersionRow.id)
+            .where(AgreementVersionRow.agreement_id == agreement_id)
+            .order_by(AgreementVersionRow.number, AgreementResponseRow.id))).all()
+        for number, answer in rows:
+            comment = await self._readable(answer.key_id, answer.comment_enc, _response_comment(answer))
+            found.setdefault(number, {})[answer.seat_id] = Response(ResponseStatus(answer.status), answer.responded_at,
+                                                                    comment)
+        return found
+
     async def next_agreement_number(self, case_id: str) -> int:
         highest = await self.session.scalar(
             select(func.max(AgreementRow.number)).where(AgreementRow.case_id == case_id))
@@ -259,6 +277,13 @@ class AgreementRepository(TransactionPart):
         if row is None or row.case_id != case_id:
             return None
         return await self._commitment(row)
+
+    async def commitment_version(self, commitment_id: str) -> int:
+        """What buttons about a commitment are checked against: how many reports it has."""
+        if await self.session.get(CommitmentRow, commitment_id) is None:
+            return -1
+        return int(await self.session.scalar(select(func.count()).select_from(CommitmentReportRow).where(
+            CommitmentReportRow.commitment_id == commitment_id)) or 0)
 
     async def commitment_case(self, commitment_id: str) -> str | None:
         row = await self.session.get(CommitmentRow, commitment_id)

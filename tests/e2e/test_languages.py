@@ -1,5 +1,6 @@
 """The whole mediation in every shipped language: mediator and parties set up, answer, submit, read the summary,
-the report and the joint summary in their own language, and Telegram would accept every call."""
+the report and the joint summary in their own language, confirm the agreement, and Telegram would accept every
+call."""
 
 from __future__ import annotations
 
@@ -35,9 +36,12 @@ async def test_a_mediation_runs_entirely_in_each_language(standin: BotApiStandIn
     direction = "rtl" if language in RTL_LANGUAGES else "ltr"
     assert report.startswith(f'<!DOCTYPE html>\n<html lang="{language}" dir="{direction}">')
     joint = _said(language, _("<b>Joint summary of case {case}</b>: {title}", case=short_id, title=DEMO_TITLE))
+    confirmed = _said(language, _("Agreement {number} (version {version}) is confirmed by every party.", number=1,
+                                  version=1))
     for user in users.values():
         texts = [plain(m.text) for m in standin.messages(user.user_id)]
         assert any(joint in text for text in texts), (language, user.first_name)
+        assert any(confirmed in text for text in texts), (language, user.first_name)
         buttons = {b.text for m in standin.messages(user.user_id) for row in m.buttons for b in row}
         assert label(_("I agree"), language) in buttons
         if language != DEFAULT_LANGUAGE:
