@@ -44,6 +44,10 @@ _PRIVACY = (
       "saved. /quickexit deletes every message of this chat the bot still can (Telegram allows it for 48 hours) "
       "and leaves one ordinary message. /history shows what happened to your answers: who received which, "
       "and when."),
+    _("• Agreements: your answer to an agreement, and any comment, go to the mediators only. What you report on "
+      "a commitment you made is seen by the mediators and the other parties, who may confirm or dispute it; a "
+      "comment with it, and their answers, only by the mediators. Monitors see the commitments and their state, "
+      "never your answers."),
     _("• Grievances: what you report is stored encrypted and read only by the team handling grievances. If you "
       "report anonymously, the team never learns your name or Telegram account; the bot keeps only what it needs "
       "to send you their answers, and erases it when the report is closed."),
@@ -63,6 +67,9 @@ async def resume(turn: Turn) -> bool:
         return True
     if turn.user.active_kind == "griev" and turn.user.active_id:
         await show_grievance_step(turn, turn.user.active_id)
+        return True
+    if turn.user.active_kind == "mon" and turn.user.active_id:
+        await commitments.show_commitments(turn)
         return True
     return False
 

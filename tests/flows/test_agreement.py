@@ -16,7 +16,8 @@ from flows.agreement import (
     commitment_reminder_due,
 )
 from flows.errors import InvalidInput, StepMismatch
-from flows.machines import AgreementStatus, CommitmentStatus, ResponseStatus
+from flows.machines import AgreementStatus, CaseStage, CommitmentStatus, ResponseStatus
+from flows.setup import CaseDraft
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PARTIES = ["seat-a", "seat-b", "seat-c"]
@@ -169,3 +170,23 @@ def test_owners_are_reminded_in_the_last_days_by_day_and_once_a_day() -> None:
     commitment.last_reminded_on = None
     commitment.report_outcome("seat-a", Outcome.DONE, nairobi_ten)
     assert not commitment_reminder_due(nairobi_ten, commitment, "Africa/Nairobi")
+
+
+def test_partial_agreements_accumulate_over_rounds() -> None:
+    """An agreement moves the case to agreement, its commitments to monitoring; another round can follow, and the
+    next agreement after it moves the case again; one confirmed during a round leaves the round running."""
+    case = CaseDraft(CaseStage.JOINT)
+    case.fire("record_agreement")
+    assert case.stage is CaseStage.AGREEMENT
+    case.fire("start_monitoring")
+    assert case.stage is CaseStage.MONITORING
+    case.fire("start_round")
+    assert case.stage is CaseStage.CAUCUS
+    case.fire("record_agreement")
+    assert case.stage is CaseStage.CAUCUS
+    case.fire("close_round")
+    case.fire("record_agreement")
+    assert case.stage is CaseStage.AGREEMENT
+    closed = CaseDraft(CaseStage.CLOSED)
+    with pytest.raises(StepMismatch):
+        closed.fire("record_agreement")
