@@ -99,9 +99,22 @@ def _count_line(agreement: Agreement) -> Text:
                     asked, confirmed=counts[ResponseStatus.CONFIRMED])
 
 
-def commitment_line(commitment: Commitment, labels: Mapping[str, str], zone: str) -> Text:
-    """One commitment at a glance: its status sign, owner, what, deadline and status in words."""
-    sign, status = COMMITMENT_STATUS[commitment.status]
+# What parties and monitors see of a commitment's state: the owner's report, never the other parties' verdicts
+# (those are for the mediators only, and with two parties a "disputed" would name who disputed).
+_REPORTED = {Outcome.DONE: CommitmentStatus.DONE, Outcome.PARTLY: CommitmentStatus.PARTLY,
+             Outcome.NOT_DONE: CommitmentStatus.NOT_DONE}
+
+
+def public_status(commitment: Commitment) -> CommitmentStatus:
+    if commitment.status in {CommitmentStatus.DISPUTED, CommitmentStatus.VERIFIED} and commitment.report:
+        return _REPORTED[commitment.report.outcome]
+    return commitment.status
+
+
+def commitment_line(commitment: Commitment, labels: Mapping[str, str], zone: str, *, mediators: bool = True) -> Text:
+    """One commitment at a glance: its status sign, owner, what, deadline and status in words (for parties and
+    monitors, without the verdicts of the other parties)."""
+    sign, status = COMMITMENT_STATUS[commitment.status if mediators else public_status(commitment)]
     return Layout("{sign} {owner}: {what} · {due} · {status}", params={
         "sign": sign, "owner": user_text(labels.get(commitment.owner, "?")),
         "what": user_text(shorten(commitment.what, 80)), "due": Day(commitment.due, zone), "status": status})
@@ -136,6 +149,9 @@ def agreements_view(info: CaseInfo, agreements: list[Agreement], commitments: li
         lines.append(_("Agreements are drafted after a round, once the parties have met in a joint session."))
     if agreements:
         rows.append([ButtonSpec(_("👁 Invite a monitor"), "mon_new")])
+    if monitors:
+        rows.append([ButtonSpec(Layout("✖ {monitor}", params={"monitor": user_text(shorten(monitor.label, 24))}),
+                                "mon_remove", monitor.id) for monitor in monitors][:4])
     rows.append([ButtonSpec(_("⬅️ Back to the case"), "menu")])
     return Reply.of(*lines, buttons=rows)
 
@@ -299,13 +315,15 @@ def review_notice(info: CaseInfo, commitment: Commitment, seat: str, labels: Map
 
 
 def warning_message(info: CaseInfo, warning: Warning, commitment: Commitment, labels: Mapping[str, str],
-                    zone: str, *, comment: str | None = None) -> Reply:
+                    zone: str, *, comment: str | None = None, owner_asked: bool = True) -> Reply:
     """An early warning for the mediators: a missed deadline, a report of work not done, a dispute, an alarm."""
     about = _about(commitment, labels, zone)
     by = user_text(labels.get(warning.by_seat or "", "?"))
     body = {
         WarningKind.MISSED: _("A deadline passed with no report: {about}. The owner has been asked where it stands.",
-                              about=about),
+                              about=about) if owner_asked else
+        _("A deadline passed with no report: {about}. Nobody holds the owner's seat any more to be asked.",
+          about=about),
         WarningKind.NOT_DONE: _("The owner reports a commitment <b>not done</b>: {about}.", about=about),
         WarningKind.DISPUTED: _("{party} <b>disputes</b> the report on: {about}.", party=by, about=about),
         WarningKind.ALARM: _("The monitor {monitor} raises an <b>alarm</b> about: {about}.", monitor=by, about=about),
@@ -322,7 +340,7 @@ def monitor_view(info: CaseInfo, commitments: list[Commitment], labels: Mapping[
     if not commitments:
         lines.append(_("No commitment is followed yet: you will be told when an agreement with commitments is "
                        "confirmed."))
-    lines += [commitment_line(commitment, labels, zone) for commitment in commitments]
+    lines += [commitment_line(commitment, labels, zone, mediators=False) for commitment in commitments]
     if commitments:
         lines += ["", _("Tap a commitment to send the mediators an observation. An alarm warns them at once.")]
     rows = [[ButtonSpec(Layout("👁 {owner}: {what}", params={

@@ -5,6 +5,8 @@ A changed text is a new version that every party confirms anew. Every step enter
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot import agreement_views
 from bot.i18n import LANGUAGES, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
@@ -24,10 +26,14 @@ __all__ = [
     "AGREEMENT_ACTIONS",
     "AGREEMENT_BUTTONS",
     "COMMENT_PENDING",
+    "after_join",
     "after_withdrawal",
     "agreement_text",
+    "begin_comment",
     "case_agreement_button",
     "comment_text",
+    "commenting_on",
+    "end_comment",
     "party_agreement_button",
 ]
 
@@ -35,11 +41,6 @@ __all__ = [
 _DRAFTING_STAGES = frozenset({CaseStage.JOINT, CaseStage.AGREEMENT, CaseStage.MONITORING})
 # Pending actions (what the mediator's next text is for) handled here.
 AGREEMENT_ACTIONS = frozenset({"agr_new", "agr_reword", "agr_revise", "agr_tr", "cmt", "mon_new"})
-# Buttons of the mediator's agreement screens.
-AGREEMENT_BUTTONS = frozenset({
-    "agreements", "agreement", "agr_new", "agr_reword", "agr_revise", "agr_translate", "agr_tr", "cmt_add",
-    "cmt_owner", "cmt_remove", "agr_send", "agr_send_yes", "agr_abandon", "agr_abandon_yes", "mon_new",
-})
 COMMENT_PENDING = "agr_comment"
 CHANGED_MEANWHILE = _("This is no longer possible: it changed while you were writing. Nothing was recorded.")
 
@@ -93,60 +94,103 @@ async def show_agreement(turn: Turn, case_id: str, agreement_id: str, *, edit: i
     await _show(turn, case_id, reply, edit=edit)
 
 
-async def _ask(turn: Turn, case_id: str, pending: str, prompt: Text, back: tuple[str, str]) -> None:
+async def _ask(turn: Turn, case_id: str, pending: str, prompt: Text, back: str = "") -> None:
+    """Ask the mediator to type something; Cancel ends the question and goes back to the agreement ``back`` (or
+    to the agreements when empty)."""
     await turn.tx.set_active(turn.user_id, "case", case_id)
     await turn.tx.set_pending(turn.user_id, pending)
-    await _show(turn, case_id, Reply.of(prompt, buttons=[[ButtonSpec(_("Cancel"), *back)]]))
+    await _show(turn, case_id, Reply.of(prompt, buttons=[[ButtonSpec(_("Cancel"), "agr_back", back)]]))
+
+
+async def _end_question(turn: Turn) -> None:
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.tx.set_active(turn.user_id, None, None)
 
 
 async def case_agreement_button(turn: Turn, case_id: str, action: str, argument: str, message_id: int | None,
                                 ) -> None:
-    """A button of the agreements screens (scope: the case, for its mediators)."""
-    if action == "agreements":
-        await show_agreements(turn, case_id, edit=message_id)
-    elif action == "agreement":
-        await show_agreement(turn, case_id, argument, edit=message_id)
-    elif action == "agr_new":
-        if CaseStage((await turn.tx.case_info(case_id)).stage) not in _DRAFTING_STAGES:
-            raise InvalidInput("agreement_stage")
-        await _ask(turn, case_id, "agr_new:", agreement_views.AGREEMENT_PROMPTS["agr_new"], ("agreements", ""))
-    elif action in {"agr_reword", "agr_revise"}:
-        await _agreement(turn, case_id, argument)
-        await _ask(turn, case_id, f"{action}:{argument}", agreement_views.AGREEMENT_PROMPTS[action],
-                   ("agreement", argument))
-    elif action == "agr_translate":
-        await _pick_translation(turn, case_id, argument, message_id)
-    elif action == "agr_tr":
-        agreement_id, _sep, language = argument.partition(":")
-        await _agreement(turn, case_id, agreement_id)
-        if language not in SUPPORTED_LANGUAGES:
-            raise InvalidInput("unknown_language")
-        prompt = agreement_views.AGREEMENT_PROMPTS["agr_tr"]
-        await _ask(turn, case_id, f"agr_tr:{agreement_id}:{language}",
-                   Text(prompt.msgid, params={"language": LanguageName(language)}), ("agreement", agreement_id))
-    elif action == "mon_new":
-        await _ask(turn, case_id, "mon_new:", agreement_views.AGREEMENT_PROMPTS["mon_new"], ("agreements", ""))
-    elif action == "cmt_add":
-        await _pick_owner(turn, case_id, argument, message_id)
-    elif action == "cmt_owner":
-        await _ask_commitment(turn, case_id, argument)
-    elif action == "cmt_remove":
-        await _remove_commitment(turn, case_id, argument, message_id)
-    elif action == "agr_send":
-        await _confirm_send(turn, case_id, argument, message_id)
-    elif action == "agr_send_yes":
-        await _send(turn, case_id, argument, message_id)
-    elif action == "agr_abandon":
-        agreement = await _agreement(turn, case_id, argument)
-        await _show(turn, case_id, Reply.of(
-            _("Abandon agreement {number}? Parties who received it are told it no longer stands.",
-              number=agreement.number),
-            buttons=[[ButtonSpec(_("Yes"), "agr_abandon_yes", argument), ButtonSpec(_("Cancel"), "agreement",
-                                                                                     argument)]]), edit=message_id)
-    elif action == "agr_abandon_yes":
-        await _abandon(turn, case_id, argument, message_id)
-    else:
+    """A button of the agreements screens (scope: the case, for its mediators). In a closed case they only show."""
+    if action not in {"agreements", "agreement", "agr_back"} \
+            and CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.CLOSED:
+        raise InvalidInput("case_closed")
+    handler = _SCREENS.get(action)
+    if handler is None:
         raise ValueError(f"unknown agreement action {action!r}")
+    await handler(turn, case_id, argument, message_id)
+
+
+async def _back(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    """Cancel of a question: it ends, and the agreement (or the list) shows again."""
+    await _end_question(turn)
+    if argument:
+        await show_agreement(turn, case_id, argument, edit=message_id)
+    else:
+        await show_agreements(turn, case_id, edit=message_id)
+
+
+async def _list(turn: Turn, case_id: str, _argument: str, message_id: int | None) -> None:
+    await show_agreements(turn, case_id, edit=message_id)
+
+
+async def _one(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    await show_agreement(turn, case_id, argument, edit=message_id)
+
+
+async def _new(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    if CaseStage((await turn.tx.case_info(case_id)).stage) not in _DRAFTING_STAGES:
+        raise InvalidInput("agreement_stage")
+    await _ask(turn, case_id, "agr_new:", agreement_views.AGREEMENT_PROMPTS["agr_new"])
+
+
+async def _ask_wording(turn: Turn, case_id: str, argument: str, _message_id: int | None, *, action: str) -> None:
+    await _agreement(turn, case_id, argument)
+    await _ask(turn, case_id, f"{action}:{argument}", agreement_views.AGREEMENT_PROMPTS[action], argument)
+
+
+async def _reword(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    await _ask_wording(turn, case_id, argument, message_id, action="agr_reword")
+
+
+async def _revise(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    await _ask_wording(turn, case_id, argument, message_id, action="agr_revise")
+
+
+async def _ask_translation(turn: Turn, case_id: str, argument: str, _message_id: int | None) -> None:
+    agreement_id, _sep, language = argument.partition(":")
+    await _agreement(turn, case_id, agreement_id)
+    if language not in SUPPORTED_LANGUAGES:
+        raise InvalidInput("unknown_language")
+    prompt = agreement_views.AGREEMENT_PROMPTS["agr_tr"]
+    await _ask(turn, case_id, f"agr_tr:{agreement_id}:{language}",
+               Text(prompt.msgid, params={"language": LanguageName(language)}), agreement_id)
+
+
+async def _ask_monitor(turn: Turn, case_id: str, _argument: str, _message_id: int | None) -> None:
+    await _ask(turn, case_id, "mon_new:", agreement_views.AGREEMENT_PROMPTS["mon_new"])
+
+
+async def _ask_owner(turn: Turn, case_id: str, argument: str, _message_id: int | None) -> None:
+    await _ask_commitment(turn, case_id, argument)
+
+
+async def _confirm_abandon(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    agreement = await _agreement(turn, case_id, argument)
+    await _show(turn, case_id, Reply.of(
+        _("Abandon agreement {number}? Parties who received it are told it no longer stands.",
+          number=agreement.number),
+        buttons=[[ButtonSpec(_("Yes"), "agr_abandon_yes", argument), ButtonSpec(_("Cancel"), "agreement", argument)]]),
+        edit=message_id)
+
+
+async def _confirm_remove_monitor(turn: Turn, case_id: str, argument: str, message_id: int | None) -> None:
+    monitor = next((m for m in await turn.tx.monitors(case_id) if m.id == argument), None)
+    if monitor is None:
+        raise InvalidInput("gone")
+    await _show(turn, case_id, Reply.of(
+        _("Remove the monitor {monitor}? Its access ends, and the observations it sent are erased.",
+          monitor=user_text(monitor.label)),
+        buttons=[[ButtonSpec(_("Yes"), "mon_remove_yes", argument), ButtonSpec(_("Cancel"), "agreements")]]),
+        edit=message_id)
 
 
 async def _pick_translation(turn: Turn, case_id: str, agreement_id: str, message_id: int | None) -> None:
@@ -168,28 +212,26 @@ async def _pick_owner(turn: Turn, case_id: str, agreement_id: str, message_id: i
     if len(await turn.tx.commitments(case_id, agreement.id)) >= MAX_COMMITMENTS:
         raise InvalidInput("too_many_commitments", limit=MAX_COMMITMENTS)
     seats = [seat for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
-    rows = [[ButtonSpec(user_text(seat.label), "cmt_owner", f"{agreement.id}:{index}")]
-            for index, seat in enumerate(seats)]
+    rows = [[ButtonSpec(user_text(seat.label), "cmt_owner", f"{agreement.id}:{seat.seat_id}")] for seat in seats]
     rows.append([ButtonSpec(_("Cancel"), "agreement", agreement.id)])
     await _show(turn, case_id, Reply.of(_("Who commits to doing it?"), buttons=rows), edit=message_id)
 
 
-async def _owner(turn: Turn, case_id: str, index: str) -> tuple[str, str]:
-    seats = [seat for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
-    if not index.isdigit() or int(index) >= len(seats):
-        raise InvalidInput("gone")
-    seat = seats[int(index)]
-    return seat.seat_id, seat.label
+async def _owner(turn: Turn, case_id: str, seat_id: str) -> str:
+    """The label of the party chosen to own a commitment, if it still takes part (else InvalidInput "gone")."""
+    for seat in await turn.tx.seat_statuses(case_id):
+        if seat.seat_id == seat_id and not seat.withdrawn:
+            return seat.label
+    raise InvalidInput("gone")
 
 
 async def _ask_commitment(turn: Turn, case_id: str, argument: str) -> None:
-    agreement_id, _sep, index = argument.partition(":")
+    agreement_id, _sep, seat_id = argument.partition(":")
     await _agreement(turn, case_id, agreement_id)
-    _seat_id, label = await _owner(turn, case_id, index)
+    label = await _owner(turn, case_id, seat_id)
     prompt = agreement_views.AGREEMENT_PROMPTS["cmt"]
-    await _ask(turn, case_id, f"cmt:{agreement_id}:{index}", Text(prompt.msgid, params={
-        "party": user_text(label), "example": case_rules.deadline_example(turn.runtime.clock())}),
-        ("agreement", agreement_id))
+    await _ask(turn, case_id, f"cmt:{agreement_id}:{seat_id}", Text(prompt.msgid, params={
+        "party": user_text(label), "example": case_rules.deadline_example(turn.runtime.clock())}), agreement_id)
 
 
 async def _remove_commitment(turn: Turn, case_id: str, commitment_id: str, message_id: int | None) -> None:
@@ -203,30 +245,39 @@ async def _remove_commitment(turn: Turn, case_id: str, commitment_id: str, messa
     await show_agreement(turn, case_id, agreement.id, edit=message_id)
 
 
-async def _recipients(turn: Turn, case_id: str) -> list[str]:
-    """The parties that can receive an agreement: joined, not withdrawn."""
-    return [seat.seat_id for seat in await turn.tx.seat_statuses(case_id)
-            if seat.joined and not seat.withdrawn and await turn.tx.party_contact(seat.seat_id) is not None]
+async def _parties(turn: Turn, case_id: str) -> tuple[list[str], int]:
+    """Every party of the case still taking part (all of them confirm an agreement), and how many have joined
+    (they receive it now; the others when they join)."""
+    seats = [seat for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
+    return [seat.seat_id for seat in seats], sum(seat.joined for seat in seats)
 
 
 async def _confirm_send(turn: Turn, case_id: str, agreement_id: str, message_id: int | None) -> None:
     agreement = await _agreement(turn, case_id, agreement_id)
-    recipients = await _recipients(turn, case_id)
-    if not recipients:
+    parties, joined = await _parties(turn, case_id)
+    if not joined:
         raise InvalidInput("no_parties")
-    await _show(turn, case_id, Reply.of(
-        _("Send version {version} of agreement {number} to the {count} parties who have joined? Each receives it "
-          "in private, in their language where you gave a translation, and confirms it, asks for a change or "
-          "declines. The text cannot change afterwards except as a new version.",
-          version=agreement.current.number, number=agreement.number, count=len(recipients)),
-        buttons=[[ButtonSpec(_("📨 Send"), "agr_send_yes", agreement.id),
-                  ButtonSpec(_("Cancel"), "agreement", agreement.id)]]), edit=message_id)
+    lines: list[Text | str] = [_(
+        "Send version {version} of agreement {number} to the parties? Each receives it in private, in their language "
+        "where you gave a translation, and confirms it, asks for a change or declines; it is confirmed once every "
+        "party has confirmed it. The text cannot change afterwards except as a new version.",
+        version=agreement.current.number, number=agreement.number)]
+    if joined < len(parties):
+        lines.append(ngettext("{count} party has not joined yet: it receives the agreement when it joins.",
+                              "{count} parties have not joined yet: each receives the agreement when it joins.",
+                              len(parties) - joined))
+    await _show(turn, case_id, Reply.of(*lines, buttons=[[ButtonSpec(_("📨 Send"), "agr_send_yes", agreement.id),
+                                                          ButtonSpec(_("Cancel"), "agreement", agreement.id)]]),
+                edit=message_id)
 
 
 async def _send(turn: Turn, case_id: str, agreement_id: str, message_id: int | None) -> None:
     agreement = await _agreement(turn, case_id, agreement_id, lock=True)
-    recipients = await _recipients(turn, case_id)
-    agreement.circulate(recipients, turn.runtime.clock())
+    parties, joined = await _parties(turn, case_id)
+    if not joined:
+        raise InvalidInput("no_parties")
+    recipients = [seat for seat in parties if await turn.tx.party_contact(seat) is not None]
+    agreement.circulate(parties, turn.runtime.clock())
     await turn.tx.save_agreement(case_id, agreement, event="agreement_sent", actor="mediator")
     await _send_to_parties(turn, await turn.tx.case_info(case_id), agreement)
     await turn.reply(Reply.of(_("Version {version} of agreement {number} was sent to {count} parties.",
@@ -235,10 +286,10 @@ async def _send(turn: Turn, case_id: str, agreement_id: str, message_id: int | N
     await show_agreement(turn, case_id, agreement.id)
 
 
-async def _send_to_parties(turn: Turn, info: CaseInfo, agreement: Agreement) -> None:
+async def _send_to_parties(turn: Turn, info: CaseInfo, agreement: Agreement, *, only: str | None = None) -> None:
     commitments = await turn.tx.commitments(info.id, agreement.id)
     labels = await _labels(turn, info.id)
-    for seat_id in agreement.responses:
+    for seat_id in agreement.responses if only is None else [only]:
         contact = await turn.tx.party_contact(seat_id)
         if contact is None:
             continue
@@ -249,7 +300,8 @@ async def _send_to_parties(turn: Turn, info: CaseInfo, agreement: Agreement) -> 
 
 async def _abandon(turn: Turn, case_id: str, agreement_id: str, message_id: int | None) -> None:
     agreement = await _agreement(turn, case_id, agreement_id, lock=True)
-    asked = list(agreement.responses) if agreement.status is AgreementStatus.CIRCULATING else []
+    asked = [seat.seat_id for seat in await turn.tx.seat_statuses(case_id)
+             if seat.joined and not seat.withdrawn] if agreement.sent else []
     agreement.abandon()
     await turn.tx.save_agreement(case_id, agreement, event="agreement_abandoned", actor="mediator")
     for seat_id in asked:
@@ -265,8 +317,22 @@ async def _abandon(turn: Turn, case_id: str, agreement_id: str, message_id: int 
 # The mediator's typed text ---------------------------------------------------------------------------
 async def agreement_text(turn: Turn, case_id: str, action: str, argument: str, text: str) -> None:
     """The text a pending agreement action asked for: a new agreement, a new wording, a translation, a
-    commitment. Refused input changes nothing and the question stands."""
+    commitment, a monitor. Refused input changes nothing and the question stands; a question overtaken meanwhile (a
+    co-mediator sent the draft, the party left, the case closed) ends, with nothing recorded."""
+    try:
+        await _typed(turn, case_id, action, argument, text)
+    except (StepMismatch, InvalidInput) as refusal:
+        if isinstance(refusal, InvalidInput) and refusal.reason not in {"gone", "case_closed", "agreement_stage"}:
+            raise
+        await _end_question(turn)
+        await turn.reply(Reply.of(CHANGED_MEANWHILE))
+        await show_agreements(turn, case_id)
+
+
+async def _typed(turn: Turn, case_id: str, action: str, argument: str, text: str) -> None:
     info = await turn.tx.case_info(case_id)
+    if CaseStage(info.stage) is CaseStage.CLOSED:
+        raise InvalidInput("case_closed")
     if action == "mon_new":
         await _invite_monitor(turn, info, text)
         return
@@ -278,8 +344,8 @@ async def agreement_text(turn: Turn, case_id: str, action: str, argument: str, t
         await turn.tx.create_agreement(case_id, agreement)
         agreement_id = agreement.id
     elif action == "cmt":
-        agreement_id, _sep, index = argument.partition(":")
-        await _add_commitment(turn, info, agreement_id, index, text)
+        agreement_id, _sep, seat_id = argument.partition(":")
+        await _add_commitment(turn, info, agreement_id, seat_id, text)
     else:
         agreement_id, _sep, language = argument.partition(":")
         agreement = await _agreement(turn, case_id, agreement_id, lock=True)
@@ -299,6 +365,20 @@ async def agreement_text(turn: Turn, case_id: str, action: str, argument: str, t
     await show_agreement(turn, case_id, agreement_id)
 
 
+async def _remove_monitor(turn: Turn, case_id: str, monitor_id: str, message_id: int | None) -> None:
+    monitor = next((m for m in await turn.tx.monitors(case_id) if m.id == monitor_id), None)
+    if monitor is None:
+        raise InvalidInput("gone")
+    contact = await turn.tx.monitor_contact(monitor_id)
+    await turn.tx.remove_monitor(case_id, monitor_id, actor="mediator")
+    if contact is not None:
+        await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(_(
+            "Your access to the commitments of this case has ended. Thank you for your work.")))
+    await turn.reply(Reply.of(_("The monitor {monitor} is removed.", monitor=user_text(monitor.label))),
+                     edit=message_id)
+    await show_agreements(turn, case_id)
+
+
 async def _invite_monitor(turn: Turn, info: CaseInfo, text: str) -> None:
     label = clean_line(text, max_chars=MAX_LABEL_CHARS)
     valid_for = turn.runtime.settings.invite_valid_for
@@ -316,11 +396,11 @@ async def _invite_monitor(turn: Turn, info: CaseInfo, text: str) -> None:
     await show_agreements(turn, info.id)
 
 
-async def _add_commitment(turn: Turn, info: CaseInfo, agreement_id: str, index: str, text: str) -> None:
+async def _add_commitment(turn: Turn, info: CaseInfo, agreement_id: str, seat_id: str, text: str) -> None:
     agreement = await _agreement(turn, info.id, agreement_id, lock=True)
     if agreement.status is not AgreementStatus.DRAFT:
         raise StepMismatch("commitments change only with the text")
-    seat_id, _label = await _owner(turn, info.id, index)
+    await _owner(turn, info.id, seat_id)
     lines = [line for line in (raw.strip() for raw in text.splitlines()) if line]
     example = case_rules.deadline_example(turn.runtime.clock())
     if len(lines) != 3:
@@ -344,23 +424,27 @@ async def _party_seat(turn: Turn, case_id: str) -> str:
 async def party_agreement_button(turn: Turn, agreement_id: str, action: str) -> None:
     """A party's button on a version: confirm, ask for a change (then a comment), decline, or cancel the comment."""
     case_id = await turn.tx.agreement_case(agreement_id)
-    if case_id is None:
-        raise StepMismatch("no such agreement")
+    if case_id is None or CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.CLOSED:
+        raise StepMismatch("no agreement to answer")
     seat_id = await _party_seat(turn, case_id)
     agreement = await _agreement(turn, case_id, agreement_id, lock=True)
+    if action == "agr_cancel":
+        if commenting_on(turn) != ("agr", agreement.id):
+            raise StepMismatch("no comment under way")
+        await end_comment(turn, seat_id)
+        await turn.reply(Reply.of(_("Cancelled. The agreement's buttons still work.")))
+        return
+    if commenting_on(turn) is not None:
+        await end_comment(turn, seat_id)  # a comment begun and left: the buttons pressed now decide
     if action == "agr_change":
         if agreement.status is not AgreementStatus.CIRCULATING or seat_id not in agreement.responses \
                 or agreement.responses[seat_id].status is ResponseStatus.CONFIRMED:
             raise StepMismatch("no answer possible now")
-        await turn.tx.set_pending(turn.user_id, f"{COMMENT_PENDING}:{agreement.id}:{agreement.current.number}")
+        await begin_comment(turn, "agr", agreement.id, f"{COMMENT_PENDING}:{agreement.id}:{agreement.current.number}")
         await turn.reply(Reply.of(
             _("What would you change in agreement {number}? Write it in one message: only the mediators read it.",
               number=agreement.number),
             buttons=[[ButtonSpec(_("Cancel"), "agr_cancel")]]), scope=_scope(agreement))
-        return
-    if action == "agr_cancel":
-        await turn.tx.set_pending(turn.user_id, None)
-        await turn.reply(Reply.of(_("Cancelled. The agreement's buttons still work.")))
         return
     trigger = {"agr_yes": "confirm", "agr_no": "decline"}.get(action)
     if trigger is None:
@@ -368,27 +452,59 @@ async def party_agreement_button(turn: Turn, agreement_id: str, action: str) -> 
     await _answer(turn, case_id, seat_id, agreement, trigger)
 
 
+# A party's comment under way (on a version, a report, another's report): the pending marker says what for, and
+# the active conversation says it is still the thing being discussed. Text goes to the comment only while both agree:
+# a party that went back to its caucus (or anything else) is not writing that comment any more.
+_COMMENT_KINDS = {COMMENT_PENDING: "agr", "cmt_report": "cmt", "cmt_review": "cmt"}
+
+
+def commenting_on(turn: Turn) -> tuple[str, str] | None:
+    """What the party's next text comments on, as (kind, id), or None."""
+    action, _sep, rest = (turn.user.pending or "").partition(":")
+    kind = _COMMENT_KINDS.get(action)
+    subject = rest.partition(":")[0]
+    if kind is None or turn.user.active_kind != kind or turn.user.active_id != subject:
+        return None
+    return kind, subject
+
+
+async def begin_comment(turn: Turn, kind: str, subject: str, pending: str) -> None:
+    await turn.tx.set_active(turn.user_id, kind, subject)
+    await turn.tx.set_pending(turn.user_id, pending)
+
+
+async def end_comment(turn: Turn, seat_id: str) -> None:
+    """Back to the party's own conversation (its caucus screen comes back with /resume)."""
+    await turn.tx.set_pending(turn.user_id, None)
+    await turn.tx.set_active(turn.user_id, "seat", seat_id)
+
+
 async def comment_text(turn: Turn, text: str) -> None:
     """The comment a party typed after asking for a change. Refused input keeps the question; a version replaced
     or confirmed meanwhile ends it, with nothing recorded."""
+    _action, agreement_id, version = (turn.user.pending or "").split(":", 2)
+    case_id = await turn.tx.agreement_case(agreement_id)
+    seat_id = None if case_id is None else await turn.tx.seat_of(case_id, turn.user.user_hash)
     try:
-        _action, agreement_id, version = (turn.user.pending or "").split(":", 2)
-        await _request_change(turn, agreement_id, int(version), text)
+        if case_id is None or seat_id is None:
+            raise StepMismatch("no such agreement")  # noqa: TRY301 - one way out for every change meanwhile
+        await _request_change(turn, case_id, seat_id, agreement_id, int(version), text)
     except (StepMismatch, InvalidInput) as refusal:
         if isinstance(refusal, InvalidInput) and refusal.reason != "gone":
             raise
-        await turn.tx.set_pending(turn.user_id, None)
         await turn.reply(Reply.of(CHANGED_MEANWHILE))
-        return
-    await turn.tx.set_pending(turn.user_id, None)
+    if seat_id is not None:
+        await end_comment(turn, seat_id)
+    else:
+        await turn.tx.set_pending(turn.user_id, None)
+        await turn.tx.set_active(turn.user_id, None, None)
 
 
-async def _request_change(turn: Turn, agreement_id: str, version: int, text: str) -> None:
+async def _request_change(turn: Turn, case_id: str, seat_id: str, agreement_id: str, version: int,  # noqa: PLR0917
+                          text: str) -> None:
     """A change request on the version the party was reading when it asked (not a newer one sent meanwhile)."""
-    case_id = await turn.tx.agreement_case(agreement_id)
-    if case_id is None:
-        raise StepMismatch("no such agreement")
-    seat_id = await _party_seat(turn, case_id)
+    if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.CLOSED:
+        raise StepMismatch("the case is closed")
     agreement = await _agreement(turn, case_id, agreement_id, lock=True)
     if agreement.current.number != version:
         raise StepMismatch("the version was replaced")
@@ -422,16 +538,44 @@ async def _answer(turn: Turn, case_id: str, seat_id: str, agreement: Agreement, 
     await Courier(turn.tx).notify_mediators(turn.runtime, case_id, told)
 
 
-async def after_withdrawal(turn: Turn, case_id: str) -> None:
-    """A party left: an agreement that every party still in the case has confirmed is adopted now."""
-    active = [seat.seat_id for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
+async def after_withdrawal(turn: Turn, case_id: str, seat_id: str, *, seat_reopened: bool = False) -> None:
+    """A party left: its answers to versions waiting for answers no longer count (whoever holds the seat next is
+    asked afresh), an agreement every party still in the case has confirmed is adopted, and a report of work done
+    that every remaining party has confirmed is verified. Nothing of this in a closed case. ``seat_reopened``: the
+    mediator freed the seat for someone else, whose answer is then awaited."""
+    if CaseStage((await turn.tx.case_info(case_id)).stage) is CaseStage.CLOSED:
+        return
+    seats = [seat for seat in await turn.tx.seat_statuses(case_id) if not seat.withdrawn]
     for listed in await turn.tx.agreements(case_id):
         if listed.status is not AgreementStatus.CIRCULATING:
             continue
         agreement = await _agreement(turn, case_id, listed.id, lock=True)
-        if agreement.settle(turn.runtime.clock(), active):
+        dropped = agreement.drop(seat_id)
+        if seat_reopened:  # the mediator freed the seat for someone else: that person will be asked
+            agreement.ask(seat_id)
+        if not seat_reopened and agreement.settle(turn.runtime.clock(), [seat.seat_id for seat in seats]):
             await turn.tx.save_agreement(case_id, agreement, event="agreement_confirmed", actor="system")
             await _adopted(turn, case_id, agreement)
+        elif dropped:
+            await turn.tx.save_agreement(case_id, agreement, event="agreement_answered", actor="system")
+    for listed_commitment in await turn.tx.commitments(case_id):
+        commitment = await turn.tx.commitment(case_id, listed_commitment.id, lock=True)
+        if commitment is not None and commitment.recheck([seat.seat_id for seat in seats if seat.joined]):
+            await turn.tx.save_commitment(case_id, commitment, event="commitment_reviewed", actor="system")
+
+
+async def after_join(turn: Turn, case_id: str, seat_id: str) -> None:
+    """A party joined (or rejoined a freed seat): it receives the versions waiting for answers, as every party
+    did."""
+    info = await turn.tx.case_info(case_id)
+    for listed in await turn.tx.agreements(case_id):
+        if listed.status is not AgreementStatus.CIRCULATING:
+            continue
+        agreement = await _agreement(turn, case_id, listed.id, lock=True)
+        if agreement.ask(seat_id):
+            await turn.tx.save_agreement(case_id, agreement, event="agreement_sent", actor="system", seat_id=seat_id)
+        if agreement.responses[seat_id].status is ResponseStatus.PENDING:
+            await _send_to_parties(turn, info, agreement, only=seat_id)
 
 
 async def _adopted(turn: Turn, case_id: str, agreement: Agreement) -> None:
@@ -454,3 +598,27 @@ async def _adopted(turn: Turn, case_id: str, agreement: Agreement) -> None:
             await turn.send(contact.chat_id, contact.language, contact.user_hash, notice,
                             key_id=await turn.tx.case_key_id(case_id))
     await Courier(turn.tx).notify_mediators(turn.runtime, case_id, notice)
+
+
+_SCREENS: dict[str, Callable[[Turn, str, str, int | None], Awaitable[None]]] = {
+    "agreements": _list,
+    "agreement": _one,
+    "agr_back": _back,
+    "agr_new": _new,
+    "agr_reword": _reword,
+    "agr_revise": _revise,
+    "agr_translate": _pick_translation,
+    "agr_tr": _ask_translation,
+    "mon_new": _ask_monitor,
+    "cmt_add": _pick_owner,
+    "cmt_owner": _ask_owner,
+    "cmt_remove": _remove_commitment,
+    "agr_send": _confirm_send,
+    "agr_send_yes": _send,
+    "agr_abandon": _confirm_abandon,
+    "agr_abandon_yes": _abandon,
+    "mon_remove": _confirm_remove_monitor,
+    "mon_remove_yes": _remove_monitor,
+}
+# Buttons of the mediator's agreement screens.
+AGREEMENT_BUTTONS = frozenset(_SCREENS)

@@ -211,9 +211,10 @@ class CaucusHandlers:
         is_mediator = turn.runtime.is_mediator(turn.user_id)
         if turn.user.pending == "tz":
             await common.timezone_text(turn, text)
-        elif (turn.user.pending or "").startswith(f"{agreements.COMMENT_PENDING}:"):
+        elif agreements.commenting_on(turn) == ("agr", active_id):
             await agreements.comment_text(turn, text)
-        elif (turn.user.pending or "").partition(":")[0] in commitments.TEXT_PENDING:
+        elif agreements.commenting_on(turn) == ("cmt", active_id) or (
+                turn.user.active_kind == "mon" and (turn.user.pending or "").startswith("obs:")):
             await commitments.commitment_text(turn, text)
         elif turn.user.active_kind == "seat" and active_id:
             await party.party_text(turn, active_id, text)

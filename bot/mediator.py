@@ -415,7 +415,7 @@ async def reject_join(turn: Turn, case_id: str, seat_id: str) -> None:
     conversation = await turn.tx.load_caucus(seat_id)
     conversation.withdraw()
     await turn.tx.withdraw_seat(seat_id, by_party=False)
-    await agreements.after_withdrawal(turn, case_id)
+    await agreements.after_withdrawal(turn, case_id, seat_id, seat_reopened=True)
     invite = await turn.tx.reinvite_seat(seat_id, turn.runtime.settings.invite_valid_for)
     if contact is not None:
         await turn.send(contact.chat_id, contact.language, contact.user_hash, Reply.of(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot import caucus_views
-from bot.agreements import after_withdrawal
+from bot.agreements import after_join, after_withdrawal
+from bot.commitments import ask_new_party
 from bot.formats import Amount
 from bot.i18n import Layout, Text, _, ngettext, user_text
 from bot.replies import ButtonSpec, Reply
@@ -67,6 +68,8 @@ async def open_invite(turn: Turn, token: str) -> bool:
         await turn.tx.save_caucus(seat_id, conversation)
         case_id = await turn.tx.seat_case_id(seat_id)
         await turn.tx.advance_case(case_id, "party_joined")
+        await after_join(turn, case_id, seat_id)
+        await ask_new_party(turn, case_id, seat_id)
         code = await turn.tx.join_code(seat_id) or ""
         await notify_mediators(turn, case_id, Reply.of(
             _("{party} has joined case {case}. Join code: <b>{code}</b>.",
@@ -346,7 +349,7 @@ async def _answer_forget(turn: Turn, seat_id: str, *, confirmed: bool) -> None:
     await turn.tx.erase_from_chat(turn.chat_id, None, key_id=None)
     turn.sensitive = False
     await turn.tx.withdraw_seat(seat_id)
-    await after_withdrawal(turn, case_id)
+    await after_withdrawal(turn, case_id, seat_id)
     await turn.tx.set_active(turn.user_id, None, None)
     await turn.tx.set_pending(turn.user_id, None)
     await turn.reply(Reply.of(_("You have withdrawn from this case, and your answers were erased. "

@@ -174,6 +174,7 @@ INVALID_INPUT: Mapping[str, Text] = {
     "commitment_lines": _("Please send three lines: what will be done, the deadline as a date (for example "
                           "{example}), and how it will be verified."),
     "too_many_commitments": _("An agreement can hold at most {limit} commitments."),
+    "case_closed": _("This case is closed: its agreements and commitments can no longer change."),
     "monitor_link": _("This is a monitor's invitation link: forward it to the monitor. Opening it yourself would "
                       "use it up."),
 }

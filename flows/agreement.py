@@ -175,12 +175,18 @@ class Agreement:
         self.current.circulated_at = now
         self.responses = {seat: Response() for seat in asked}
 
+    @property
+    def sent(self) -> bool:
+        """Whether some version of it reached the parties."""
+        return any(version.circulated_at is not None for version in self.versions)
+
     def revise(self, raw_text: str, language: str) -> None:
-        """A changed text after it was sent: a new version, which every party confirms anew."""
+        """A changed text while it waits for answers: a new version, which every party confirms anew (a confirmed
+        agreement stands; a later change is a new agreement)."""
         _check_language(language)
         text = clean_agreement_text(raw_text)
         if not self._fire("revise"):
-            raise StepMismatch("only a sent agreement is revised")
+            raise StepMismatch("only an agreement waiting for answers is revised")
         self.versions.append(AgreementVersion(self.current.number + 1, text, language))
         self.responses = {}
         self.confirmed_at = None
@@ -209,6 +215,20 @@ class Agreement:
         if trigger == "request_change":
             response.comment = comment
         return self.settle(now, active)
+
+    def ask(self, seat_id: str) -> bool:
+        """A party that joined while this version waits for answers is asked too (True when it was not yet)."""
+        if self.status is not AgreementStatus.CIRCULATING or seat_id in self.responses:
+            return False
+        self.responses[seat_id] = Response()
+        return True
+
+    def drop(self, seat_id: str) -> bool:
+        """A party withdrew: its answer no longer counts (a new holder of the seat is asked afresh)."""
+        if self.status is not AgreementStatus.CIRCULATING or seat_id not in self.responses:
+            return False
+        del self.responses[seat_id]
+        return True
 
     def settle(self, now: datetime, active: Iterable[str] | None = None) -> bool:
         """Adopt the version if every party still holding its seat (``active``; all asked when None) confirmed
@@ -329,6 +349,8 @@ class Commitment:
     reviews: list[Review] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     last_reminded_on: date | None = None
+    # How many of ``observations`` are stored already (storage sets it on loading; those after it are new).
+    stored_observations: int = 0
 
     @property
     def report(self) -> CommitmentReport | None:
@@ -377,11 +399,21 @@ class Commitment:
         if verdict is Verdict.DISPUTE:
             self._fire("dispute")
             return Warning(WarningKind.DISPUTED, self.id, seat_id)
-        reviewers = set(others) - {self.owner}
-        confirmed = {r.seat_id for r in self.reviews if r.report == report and r.verdict is Verdict.CONFIRM}
-        if self.status is CommitmentStatus.DONE and reviewers and reviewers <= confirmed:
-            self._fire("verify")
+        self.recheck(others)
         return None
+
+    def recheck(self, others: Iterable[str]) -> bool:
+        """Verify a report of the work done once every other party (of ``others``, those holding a seat) confirmed
+        it: after a confirmation, or after the last party still to answer withdrew. True when verified now."""
+        latest = self.report
+        if self.status is not CommitmentStatus.DONE or latest is None:
+            return False
+        reviewers = set(others) - {self.owner}
+        confirmed = {r.seat_id for r in self.reviews if r.report == latest.number and r.verdict is Verdict.CONFIRM}
+        if not reviewers or not reviewers <= confirmed:
+            return False
+        self._fire("verify")
+        return True
 
     def observe(self, monitor_id: str, kind: ObservationKind, raw_text: str, now: datetime) -> Warning | None:
         """A monitor's observation; an alarm warns the mediators."""

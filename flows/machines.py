@@ -335,8 +335,9 @@ _A = AgreementStatus
 AGREEMENT_TRANSITIONS: Sequence[Transition] = (
     {"trigger": "circulate", "source": _A.DRAFT, "dest": _A.CIRCULATING},
     {"trigger": "all_confirmed", "source": _A.CIRCULATING, "dest": _A.CONFIRMED},
-    # A changed text is a new version, a draft again until it is sent; every party confirms it anew.
-    {"trigger": "revise", "source": [_A.CIRCULATING, _A.CONFIRMED], "dest": _A.DRAFT},
+    # A changed text is a new version, a draft again until it is sent; every party confirms it anew. A confirmed
+    # agreement stands, and its commitments are followed: a later change is a new agreement.
+    {"trigger": "revise", "source": _A.CIRCULATING, "dest": _A.DRAFT},
     {"trigger": "abandon", "source": [_A.DRAFT, _A.CIRCULATING], "dest": _A.ABANDONED},
 )
 

@@ -175,6 +175,9 @@ class AgreementRepository(TransactionPart):
         return found
 
     async def next_agreement_number(self, case_id: str) -> int:
+        """The number of the case's next agreement; the case row stays locked to the end of the transaction, so two
+        mediators drafting at once get different numbers."""
+        await self._locked(Case, case_id)
         highest = await self.session.scalar(
             select(func.max(AgreementRow.number)).where(AgreementRow.case_id == case_id))
         return int(highest or 0) + 1
@@ -220,6 +223,9 @@ class AgreementRepository(TransactionPart):
         await self.session.flush()
         answers = {answer.seat_id: answer for answer in (await self.session.scalars(
             select(AgreementResponseRow).where(AgreementResponseRow.version_id == current_row.id))).all()}
+        for seat, stale in answers.items():
+            if seat not in agreement.responses:  # a party that withdrew: its answer no longer counts
+                await self.session.delete(stale)
         for seat, response in agreement.responses.items():
             answer = answers.get(seat)
             if answer is None:
@@ -227,7 +233,9 @@ class AgreementRepository(TransactionPart):
                                               status=response.status.value)
                 self.session.add(answer)
             answer.status, answer.responded_at = response.status.value, response.at
-            if response.comment is not None:
+            if response.comment is None:
+                answer.key_id, answer.comment_enc = None, None
+            else:
                 key_id, seat_cipher = await self._seat_cipher(seat)
                 answer.key_id = key_id
                 answer.comment_enc = seat_cipher.encrypt(response.comment, _response_comment(answer))
@@ -258,8 +266,10 @@ class AgreementRepository(TransactionPart):
             raise StorageError("no such commitment")
         reported = await self.session.scalar(
             select(func.count()).select_from(CommitmentReportRow).where(CommitmentReportRow.commitment_id == row.id))
-        if reported:
-            raise StorageError("a commitment with reports stays on record")
+        observed = await self.session.scalar(
+            select(func.count()).select_from(ObservationRow).where(ObservationRow.commitment_id == row.id))
+        if reported or observed:
+            raise StorageError("a commitment with reports or observations stays on record")
         await self.session.delete(row)
         await self.audit("commitment_removed", actor="mediator", case_id=case_id)
 
@@ -319,6 +329,7 @@ class AgreementRepository(TransactionPart):
             row.id, row.agreement_id, row.owner_seat_id, cipher.decrypt(row.what_enc, _commitment_what(row)),
             row.due_at, cipher.decrypt(row.verification_enc, _commitment_verification(row)),
             CommitmentStatus(row.status), reports, reviews, observations, row.last_reminded_on,
+            stored_observations=len(observations),
         )
 
     async def save_commitment(self, case_id: str, commitment: Commitment, *, event: str | None, actor: str,
@@ -354,9 +365,7 @@ class AgreementRepository(TransactionPart):
                 review_row.key_id, reviewer_cipher = await self._seat_cipher(review.seat_id)
                 review_row.comment_enc = reviewer_cipher.encrypt(review.comment, _review_comment(review_row))
             self.session.add(review_row)
-        stored_observations = await self.session.scalar(
-            select(func.count()).select_from(ObservationRow).where(ObservationRow.commitment_id == row.id)) or 0
-        for observation in commitment.observations[stored_observations:]:
+        for observation in commitment.observations[commitment.stored_observations:]:
             monitor = await self.session.get(MonitorRow, observation.monitor_id)
             if monitor is None or monitor.case_id != case_id:
                 raise StorageError("no such monitor")
@@ -414,7 +423,9 @@ class AgreementRepository(TransactionPart):
             return None
         taken = await self.session.scalar(select(Seat.id).where(Seat.case_id == row.case_id,
                                                                 Seat.user_hash == user_hash))
-        if taken is not None:
+        monitoring = await self.session.scalar(select(MonitorRow.id).where(MonitorRow.case_id == row.case_id,
+                                                                           MonitorRow.user_hash == user_hash))
+        if taken is not None or monitoring is not None:
             return None
         cipher = await self._keys.cipher(row.key_id)
         row.user_hash, row.joined_at = user_hash, utcnow()
@@ -423,13 +434,31 @@ class AgreementRepository(TransactionPart):
         await self.audit("monitor_joined", actor="monitor", case_id=row.case_id)
         return row.id
 
+    async def is_monitor(self, case_id: str, user_hash: str) -> bool:
+        """Whether this account monitors the case (it cannot also take a party's seat)."""
+        return await self.session.scalar(select(MonitorRow.id).where(
+            MonitorRow.case_id == case_id, MonitorRow.user_hash == user_hash)) is not None
+
+    async def remove_monitor(self, case_id: str, monitor_id: str, *, actor: str) -> None:
+        """End a monitor's access and shred what it sent: its key is destroyed (its observations with it), its
+        account unbound, its link made unusable, its buttons stale."""
+        row: MonitorRow | None = await self._locked(MonitorRow, monitor_id)
+        if row is None or row.case_id != case_id:
+            raise StorageError("no such monitor")
+        await self._keys.destroy(row.key_id)
+        row.user_hash, row.chat_enc = None, None
+        row.invite_hash = self.store.hasher("invite", secrets.token_urlsafe(_INVITE_TOKEN_BYTES))
+        row.invite_expires_at = utcnow()
+        row.version += 1
+        await self.audit("monitor_removed", actor=actor, case_id=case_id)
+
     async def monitors(self, case_id: str) -> list[MonitorInfo]:
         cipher = await self._case_key(case_id)
         rows = (await self.session.scalars(
             select(MonitorRow).where(MonitorRow.case_id == case_id).order_by(MonitorRow.created_at, MonitorRow.id)
         )).all()
         return [MonitorInfo(row.id, cipher.decrypt(row.label_enc, _monitor_label(row)), row.user_hash is not None)
-                for row in rows]
+                for row in rows if not await self._keys.destroyed(row.key_id)]  # removed monitors are gone
 
     async def monitor_contact(self, monitor_id: str) -> MonitorContact | None:
         """How to reach the monitor; None before it joined."""

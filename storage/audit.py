@@ -51,7 +51,7 @@ AUDIT_KINDS = frozenset({
     "key_rotated", "purge_run",
     "agreement_drafted", "agreement_revised", "agreement_sent", "agreement_answered", "agreement_confirmed",
     "agreement_abandoned", "commitment_added", "commitment_removed", "commitment_reported", "commitment_reviewed",
-    "commitment_missed", "observation_filed", "monitor_invited", "monitor_joined",
+    "commitment_missed", "observation_filed", "monitor_invited", "monitor_joined", "monitor_removed",
 })
 ACTORS = frozenset({"party", "mediator", "triage", "submitter", "system", "operator", "monitor"})
 

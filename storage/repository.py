@@ -761,7 +761,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         other_seat = await self.session.scalar(
             select(Seat.id).where(Seat.case_id == seat.case_id, Seat.user_hash == user_hash)
         )
-        if other_seat is not None:
+        if other_seat is not None or await self.is_monitor(seat.case_id, user_hash):
             return None
         party_cipher = await self._keys.cipher(seat.key_id)
         case_cipher = await self._case_cipher(await self._case_row(seat.case_id))

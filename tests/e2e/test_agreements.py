@@ -303,6 +303,10 @@ def test_comments_and_observations_reach_the_mediators_only(run: Run) -> None:
     assert "-position-" not in monitor
     assert "-why-" not in monitor
     assert "COMMITMENT-GATE" in monitor
+    # The other parties' verdicts are for the mediators: the monitor sees the owners' reports, not a dispute.
+    assert "report disputed" not in monitor
+    assert "confirmed by the other parties" not in monitor
+    assert "reported partly done" in monitor
 
 
 def test_the_case_menu_shows_each_commitment_at_a_glance(run: Run) -> None:
