@@ -20,7 +20,7 @@ from bot.i18n import Text, Translator, _, plain
 from flows.analysis import Analysis, OverlapBand
 from flows.model import Rating
 
-__all__ = ["BAND_NAMES", "MARGIN", "RATING_WORDS", "WIDTH", "Canvas", "render_chart"]
+__all__ = ["BAND_NAMES", "GRID", "INK", "MARGIN", "MUTED", "RATING_WORDS", "WIDTH", "Canvas", "render_chart"]
 
 RATING_WORDS: Mapping[Rating, Text] = {
     Rating.IDEAL: _("Ideal"),
@@ -43,9 +43,9 @@ LABEL_WIDTH = 340
 ROW = 30
 # At most this many option rows are drawn; the report lists them all.
 MAX_OPTION_ROWS = 60
-_INK = (33, 37, 41)
-_MUTED = (120, 124, 130)
-_GRID = (222, 226, 230)
+INK = (33, 37, 41)
+MUTED = (120, 124, 130)
+GRID = (222, 226, 230)
 _PRIVATE = (233, 236, 239)
 _RATING_COLOURS = {
     Rating.IDEAL: (26, 127, 55),
@@ -84,7 +84,7 @@ class Canvas:
         self.draw.rectangle((left, y, left + width - 1, y + height - 1), fill=fill)
 
     def text(self, x: int, y: int, text: str, *, size: int = 16, width: int = LABEL_WIDTH,
-             fill: tuple[int, int, int] = _INK, centre: bool = False) -> None:
+             fill: tuple[int, int, int] = INK, centre: bool = False) -> None:
         font = _font(size)
         shown = _fit(text, font, width)
         length = int(font.getlength(shown))
@@ -122,13 +122,13 @@ def _priorities(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> in
             x = MARGIN + LABEL_WIDTH + index * column
             if party.weights is None:
                 canvas.box(x, y, column - 4, ROW - 4, _PRIVATE)
-                canvas.text(x, y + 6, private, size=12, width=column - 4, fill=_MUTED, centre=True)
+                canvas.text(x, y + 6, private, size=12, width=column - 4, fill=MUTED, centre=True)
                 continue
             share = party.weights.get(issue.id, 0.0)
             shade = int(235 - 190 * min(share * 2.5, 1.0))  # 40 % or more of a party's priorities is darkest
             canvas.box(x, y, column - 4, ROW - 4, (shade, shade + 10 if shade < 245 else shade, 250))
             label = f"{round(share * 100)}%"
-            canvas.text(x, y + 6, label, size=13, width=column - 4, fill=(255, 255, 255) if shade < 150 else _INK,
+            canvas.text(x, y + 6, label, size=13, width=column - 4, fill=(255, 255, 255) if shade < 150 else INK,
                         centre=True)
         y += ROW
     return y + 12
@@ -179,11 +179,11 @@ def _options(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
                 given = rated.get(party)
                 canvas.box(x, y, column - 4, ROW - 4, _PRIVATE if given is None else _RATING_COLOURS[given])
                 if given is None:
-                    canvas.text(x, y + 6, private, size=12, width=column - 4, fill=_MUTED, centre=True)
+                    canvas.text(x, y + 6, private, size=12, width=column - 4, fill=MUTED, centre=True)
             y += ROW
     if hidden:
         more = plain(t.render(_("… and {count} more options: see the report.", count=hidden)))
-        canvas.text(MARGIN, y + 6, more, size=14, width=WIDTH - 2 * MARGIN, fill=_MUTED)
+        canvas.text(MARGIN, y + 6, more, size=14, width=WIDTH - 2 * MARGIN, fill=MUTED)
         y += ROW
     return y + 12
 
@@ -198,7 +198,7 @@ def _overlaps(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
         level = _BAND_LEVEL.get(overlap.band, -1)
         for step in range(4):
             x = MARGIN + LABEL_WIDTH + step * segment
-            colour = _GRID
+            colour = GRID
             if level == 0 and step == 0:
                 colour = _RATING_COLOURS[Rating.UNACCEPTABLE]
             elif 0 < step <= level:
@@ -206,7 +206,7 @@ def _overlaps(canvas: Canvas, y: int, analysis: Analysis, t: Translator) -> int:
             canvas.box(x, y, segment - 4, ROW - 4, colour)
         y += ROW
         canvas.text(MARGIN + LABEL_WIDTH, y, plain(t.render(BAND_NAMES[overlap.band])), size=13,
-                    width=WIDTH - 2 * MARGIN - LABEL_WIDTH, fill=_MUTED)
+                    width=WIDTH - 2 * MARGIN - LABEL_WIDTH, fill=MUTED)
         y += ROW
     return y + 12
 

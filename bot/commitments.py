@@ -71,6 +71,16 @@ async def warn(courier: Courier, runtime: Runtime, info: CaseInfo, warning: Warn
     logger.info("early warning sent: %s", warning.kind.value)
 
 
+async def _tell_mediators(turn: Turn, info: CaseInfo, commitment: Commitment, warning: Warning | None, *,
+                          comment: str | None, notice: Reply) -> None:
+    """An early warning when there is one, else the plain ``notice``."""
+    courier = Courier(turn.tx)
+    if warning is not None:
+        await warn(courier, turn.runtime, info, warning, commitment, comment=comment)
+    else:
+        await courier.notify_mediators(turn.runtime, info.id, notice)
+
+
 # The deadline job ----------------------------------------------------------------------------------------
 async def check_commitments(runtime: Runtime, now: datetime) -> int:
     """Remind owners as deadlines near; at a deadline with nothing reported, warn the mediators and ask the owner.
@@ -207,13 +217,9 @@ async def _report(turn: Turn, info: CaseInfo, seat_id: str, commitment: Commitme
     warning = commitment.report_outcome(seat_id, outcome, turn.runtime.clock(), comment)
     await turn.tx.save_commitment(info.id, commitment, event="commitment_reported", actor="party", seat_id=seat_id)
     await turn.reply(Reply.of(_("Thank you: your report is recorded, and the mediators are told.")))
-    courier = Courier(turn.tx)
     labels = await _labels(turn.tx, info.id)
-    if warning is not None:
-        await warn(courier, turn.runtime, info, warning, commitment, comment=comment)
-    else:
-        await courier.notify_mediators(turn.runtime, info.id, agreement_views.report_notice(
-            info, commitment, labels, info.timezone))
+    await _tell_mediators(turn, info, commitment, warning, comment=comment,
+                          notice=agreement_views.report_notice(info, commitment, labels, info.timezone))
     key_id = await turn.tx.case_key_id(info.id)
     for seat in await turn.tx.seat_statuses(info.id):
         if seat.seat_id == commitment.owner or seat.withdrawn:
@@ -235,12 +241,8 @@ async def _review(turn: Turn, info: CaseInfo, seat_id: str, commitment: Commitme
                                 comment=comment)
     await turn.tx.save_commitment(info.id, commitment, event="commitment_reviewed", actor="party", seat_id=seat_id)
     await turn.reply(Reply.of(_("Thank you: your answer is recorded. Only the mediators see it.")))
-    courier = Courier(turn.tx)
-    if warning is not None:
-        await warn(courier, turn.runtime, info, warning, commitment, comment=comment)
-    else:
-        await courier.notify_mediators(turn.runtime, info.id, agreement_views.review_notice(
-            info, commitment, seat_id, await _labels(turn.tx, info.id)))
+    await _tell_mediators(turn, info, commitment, warning, comment=comment, notice=agreement_views.review_notice(
+        info, commitment, seat_id, await _labels(turn.tx, info.id)))
 
 
 async def seat_behind(turn: Turn) -> str | None:
@@ -403,9 +405,5 @@ async def _observe(turn: Turn, commitment_id: str, kind: ObservationKind, text: 
     warning = commitment.observe(monitor_id, kind, text, turn.runtime.clock())
     await turn.tx.save_commitment(contact.case_id, commitment, event="observation_filed", actor="monitor")
     await turn.reply(Reply.of(_("Thank you: the mediators have your observation.")))
-    courier = Courier(turn.tx)
-    if warning is not None:
-        await warn(courier, turn.runtime, info, warning, commitment, comment=text)
-    else:
-        await courier.notify_mediators(turn.runtime, info.id, agreement_views.observation_notice(
-            info, commitment, commitment.observations[-1], await _labels(turn.tx, info.id), info.timezone))
+    await _tell_mediators(turn, info, commitment, warning, comment=text, notice=agreement_views.observation_notice(
+        info, commitment, commitment.observations[-1], await _labels(turn.tx, info.id), info.timezone))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from PIL import Image, ImageDraw
 
-from bot.chart import MARGIN, WIDTH, Canvas
+from bot.chart import GRID, INK, MARGIN, MUTED, WIDTH, Canvas
 from bot.i18n import Text, Translator, _, plain
 from flows.agreement import Commitment, ObservationKind, Outcome, Verdict
 from flows.machines import CommitmentStatus
@@ -26,13 +26,10 @@ __all__ = ["TimelineRow", "render_timeline"]
 LABEL_WIDTH = 300
 STATUS_WIDTH = 280
 ROW = 34
-_INK = (33, 37, 41)
-_MUTED = (120, 124, 130)
-_GRID = (222, 226, 230)
 _SPAN = (206, 212, 218)
 _OUTCOME_COLOURS = {Outcome.DONE: (26, 127, 55), Outcome.PARTLY: (240, 160, 25), Outcome.NOT_DONE: (207, 34, 46)}
 _STATUS_COLOURS = {
-    CommitmentStatus.OPEN: _MUTED, CommitmentStatus.OVERDUE: (207, 34, 46), CommitmentStatus.DONE: (26, 127, 55),
+    CommitmentStatus.OPEN: MUTED, CommitmentStatus.OVERDUE: (207, 34, 46), CommitmentStatus.DONE: (26, 127, 55),
     CommitmentStatus.PARTLY: (240, 160, 25), CommitmentStatus.NOT_DONE: (207, 34, 46),
     CommitmentStatus.DISPUTED: (207, 34, 46), CommitmentStatus.VERIFIED: (26, 127, 55),
 }
@@ -100,7 +97,7 @@ def _marker(canvas: Canvas, x: int, y: int, shape: str, colour: tuple[int, int, 
 
 
 _LEGEND: tuple[tuple[str, tuple[int, int, int], Text], ...] = (
-    ("deadline", _INK, _("deadline")),
+    ("deadline", INK, _("deadline")),
     ("circle", _OUTCOME_COLOURS[Outcome.DONE], _("reported done")),
     ("circle", _OUTCOME_COLOURS[Outcome.PARTLY], _("reported partly done")),
     ("circle", _OUTCOME_COLOURS[Outcome.NOT_DONE], _("reported not done")),
@@ -123,9 +120,9 @@ def render_timeline(rows: Sequence[TimelineRow], t: Translator, title: str, time
     y = MARGIN + 48
     for tick in _ticks(start, end, zone):
         x = axis.x(tick)
-        canvas.box(x, y + 24, 1, len(rows) * ROW + 8, _GRID)
+        canvas.box(x, y + 24, 1, len(rows) * ROW + 8, GRID)
         canvas.text(x - 40, y, format_date(tick, "d MMM", locale=t.language), size=13, width=80, centre=True,
-                    fill=_MUTED)
+                    fill=MUTED)
     y += 32
     for row in rows:
         middle = y + ROW // 2
@@ -133,7 +130,7 @@ def render_timeline(rows: Sequence[TimelineRow], t: Translator, title: str, time
         commitment = row.commitment
         begin = axis.x(row.agreed) if row.agreed else axis.left
         canvas.box(min(begin, axis.x(commitment.due)), middle - 3, abs(axis.x(commitment.due) - begin) + 1, 6, _SPAN)
-        _marker(canvas, axis.x(commitment.due), middle, "deadline", _INK)
+        _marker(canvas, axis.x(commitment.due), middle, "deadline", INK)
         for report in commitment.reports:
             _marker(canvas, axis.x(report.at), middle, "circle", _OUTCOME_COLOURS[report.outcome])
         for review in commitment.reviews:
@@ -152,7 +149,7 @@ def render_timeline(rows: Sequence[TimelineRow], t: Translator, title: str, time
     for index, (shape, colour, text) in enumerate(_LEGEND):
         x, line = MARGIN + (index % 4) * column, y + (index // 4) * 26
         _marker(canvas, x + 8, line + 9, shape, colour)
-        canvas.text(x + 24, line, plain(t.render(text)), size=13, width=column - 30, fill=_MUTED)
+        canvas.text(x + 24, line, plain(t.render(text)), size=13, width=column - 30, fill=MUTED)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
