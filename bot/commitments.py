@@ -23,7 +23,6 @@ from flows.text import clean_text
 from storage.repository import Transaction
 
 __all__ = [
-    "TEXT_PENDING",
     "ask_new_party",
     "check_commitments",
     "commitment_button",
@@ -38,8 +37,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# What a party's or a monitor's next text is for: a comment on a report, on a review, or an observation.
-TEXT_PENDING = frozenset({"cmt_report", "cmt_review", "obs"})
 _OUTCOMES = {"cmt_done": Outcome.DONE, "cmt_partly": Outcome.PARTLY, "cmt_not_done": Outcome.NOT_DONE}
 
 
