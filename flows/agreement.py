@@ -160,11 +160,6 @@ class Agreement:
             raise InvalidInput("same_language")
         self.current.translations[language] = clean_agreement_text(raw_text)
 
-    def remove_translation(self, language: str) -> None:
-        if self.status is not AgreementStatus.DRAFT:
-            raise StepMismatch("a version already sent cannot change")
-        self.current.translations.pop(language, None)
-
     def circulate(self, parties: Iterable[str], now: datetime) -> None:
         """Send the current version to ``parties`` (seat ids) for confirmation."""
         asked = list(dict.fromkeys(parties))
