@@ -25,6 +25,7 @@ from storage.tables import new_id
 __all__ = [
     "AGREEMENT_ACTIONS",
     "AGREEMENT_BUTTONS",
+    "CHANGED_MEANWHILE",
     "COMMENT_PENDING",
     "after_join",
     "after_withdrawal",
