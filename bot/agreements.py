@@ -17,9 +17,10 @@ from flows import case as case_rules
 from flows.agreement import MAX_COMMITMENTS, Agreement, Commitment, clean_commitment_text
 from flows.caucus import SUPPORTED_LANGUAGES
 from flows.errors import InvalidInput, StepMismatch
-from flows.machines import AgreementStatus, CaseStage, ResponseStatus
+from flows.machines import AgreementStatus, CaseStage, CommitmentStatus, ResponseStatus
 from flows.model import CaseInfo
 from flows.text import MAX_LABEL_CHARS, clean_line
+from storage.repository import Transaction
 from storage.tables import new_id
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "agreement_text",
     "begin_comment",
     "case_agreement_button",
+    "case_labels",
     "comment_text",
     "commenting_on",
     "end_comment",
@@ -61,8 +63,11 @@ def _scope(agreement: Agreement) -> Scope:
     return Scope("agr", agreement.id, agreement.current.number)
 
 
-async def _labels(turn: Turn, case_id: str) -> dict[str, str]:
-    return {seat.seat_id: seat.label for seat in await turn.tx.seat_statuses(case_id)}
+async def case_labels(tx: Transaction, case_id: str) -> dict[str, str]:
+    """What the mediators named the case's parties and monitors, by seat or monitor id."""
+    labels = {seat.seat_id: seat.label for seat in await tx.seat_statuses(case_id)}
+    labels.update({monitor.id: monitor.label for monitor in await tx.monitors(case_id)})
+    return labels
 
 
 async def _agreement(turn: Turn, case_id: str, agreement_id: str, *, lock: bool = False) -> Agreement:
@@ -81,8 +86,9 @@ async def _show(turn: Turn, case_id: str, reply: Reply, *, edit: int | None = No
 # The mediator's screens ------------------------------------------------------------------------------
 async def show_agreements(turn: Turn, case_id: str, *, edit: int | None = None) -> None:
     info = await turn.tx.case_info(case_id)
+    labels = await case_labels(turn.tx, case_id)
     reply = agreement_views.agreements_view(
-        info, await turn.tx.agreements(case_id), await turn.tx.commitments(case_id), await _labels(turn, case_id),
+        info, await turn.tx.agreements(case_id), await turn.tx.commitments(case_id), labels,
         monitors=await turn.tx.monitors(case_id), can_draft=CaseStage(info.stage) in _DRAFTING_STAGES)
     await _show(turn, case_id, reply, edit=edit)
 
@@ -91,7 +97,7 @@ async def show_agreement(turn: Turn, case_id: str, agreement_id: str, *, edit: i
     agreement = await _agreement(turn, case_id, agreement_id)
     info = await turn.tx.case_info(case_id)
     reply = agreement_views.agreement_view(agreement, await turn.tx.commitments(case_id, agreement.id),
-                                           await _labels(turn, case_id), turn.user.timezone or info.timezone)
+                                           await case_labels(turn.tx, case_id), turn.user.timezone or info.timezone)
     await _show(turn, case_id, reply, edit=edit)
 
 
@@ -289,7 +295,7 @@ async def _send(turn: Turn, case_id: str, agreement_id: str, message_id: int | N
 
 async def _send_to_parties(turn: Turn, info: CaseInfo, agreement: Agreement, *, only: str | None = None) -> None:
     commitments = await turn.tx.commitments(info.id, agreement.id)
-    labels = await _labels(turn, info.id)
+    labels = await case_labels(turn.tx, info.id)
     for seat_id in agreement.responses if only is None else [only]:
         contact = await turn.tx.party_contact(seat_id)
         if contact is None:
@@ -559,7 +565,9 @@ async def after_withdrawal(turn: Turn, case_id: str, seat_id: str, *, seat_reope
             await _adopted(turn, case_id, agreement)
         elif dropped:
             await turn.tx.save_agreement(case_id, agreement, event="agreement_answered", actor="system")
-    for listed_commitment in await turn.tx.commitments(case_id):
+    for listed_commitment in await turn.tx.commitments(case_id, followed=True):
+        if listed_commitment.status is not CommitmentStatus.DONE:
+            continue  # only a report of the work done waits for the other parties' confirmations
         commitment = await turn.tx.commitment(case_id, listed_commitment.id, lock=True)
         if commitment is not None and commitment.recheck([seat.seat_id for seat in seats if seat.joined]):
             await turn.tx.save_commitment(case_id, commitment, event="commitment_reviewed", actor="system")

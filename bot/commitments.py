@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import agreement_views
-from bot.agreements import CHANGED_MEANWHILE, begin_comment, commenting_on, end_comment
+from bot.agreements import CHANGED_MEANWHILE, begin_comment, case_labels, commenting_on, end_comment
 from bot.formats import Day
 from bot.i18n import _, user_text
 from bot.replies import ButtonSpec, Reply
@@ -46,23 +46,15 @@ def _scope(commitment: Commitment) -> Scope:
     return Scope("cmt", commitment.id, len(commitment.reports))
 
 
-async def _labels(tx: Transaction, case_id: str) -> dict[str, str]:
-    labels = {seat.seat_id: seat.label for seat in await tx.seat_statuses(case_id)}
-    labels.update({monitor.id: monitor.label for monitor in await tx.monitors(case_id)})
-    return labels
-
-
 async def followed_commitments(tx: Transaction, case_id: str) -> list[Commitment]:
     """The case's commitments whose agreement every party confirmed: the ones followed up."""
-    confirmed = {agreement.id for agreement in await tx.agreements(case_id)
-                 if agreement.status is AgreementStatus.CONFIRMED}
-    return [commitment for commitment in await tx.commitments(case_id) if commitment.agreement_id in confirmed]
+    return await tx.commitments(case_id, followed=True)
 
 
 async def warn(courier: Courier, runtime: Runtime, info: CaseInfo, warning: Warning, commitment: Commitment, *,
                comment: str | None = None, owner_asked: bool = True) -> None:
     """Tell every mediator of the case at once (queued in this transaction, sent after its commit)."""
-    labels = await _labels(courier.tx, info.id)
+    labels = await case_labels(courier.tx, info.id)
     await courier.notify_mediators(runtime, info.id, agreement_views.warning_message(
         info, warning, commitment, labels, info.timezone, comment=comment, owner_asked=owner_asked))
     logger.info("early warning sent: %s", warning.kind.value)
@@ -86,11 +78,14 @@ async def check_commitments(runtime: Runtime, now: datetime) -> int:
     async with runtime.store.transaction() as tx:
         assert tx is not None  # noqa: S101 - no update id, so never a duplicate
         courier = Courier(tx)
+        cases: dict[str, CaseInfo] = {}
         for followed in await tx.followed_commitments():
             commitment = await tx.commitment(followed.case_id, followed.commitment_id, lock=True)
             if commitment is None:
                 continue
-            info = await tx.case_info(followed.case_id)
+            if followed.case_id not in cases:
+                cases[followed.case_id] = await tx.case_info(followed.case_id)
+            info = cases[followed.case_id]
             contact = await tx.party_contact(commitment.owner)
             zone = (await tx.timezone_of(contact.user_hash) if contact else None) or info.timezone
             warning = commitment.pass_deadline(now)
@@ -214,7 +209,7 @@ async def _report(turn: Turn, info: CaseInfo, seat_id: str, commitment: Commitme
     warning = commitment.report_outcome(seat_id, outcome, turn.runtime.clock(), comment)
     await turn.tx.save_commitment(info.id, commitment, event="commitment_reported", actor="party", seat_id=seat_id)
     await turn.reply(Reply.of(_("Thank you: your report is recorded, and the mediators are told.")))
-    labels = await _labels(turn.tx, info.id)
+    labels = await case_labels(turn.tx, info.id)
     await _tell_mediators(turn, info, commitment, warning, comment=comment,
                           notice=agreement_views.report_notice(info, commitment, labels, info.timezone))
     key_id = await turn.tx.case_key_id(info.id)
@@ -239,7 +234,7 @@ async def _review(turn: Turn, info: CaseInfo, seat_id: str, commitment: Commitme
     await turn.tx.save_commitment(info.id, commitment, event="commitment_reviewed", actor="party", seat_id=seat_id)
     await turn.reply(Reply.of(_("Thank you: your answer is recorded. Only the mediators see it.")))
     await _tell_mediators(turn, info, commitment, warning, comment=comment, notice=agreement_views.review_notice(
-        info, commitment, seat_id, await _labels(turn.tx, info.id)))
+        info, commitment, seat_id, await case_labels(turn.tx, info.id)))
 
 
 async def seat_behind(turn: Turn) -> str | None:
@@ -260,7 +255,7 @@ async def ask_new_party(turn: Turn, case_id: str, seat_id: str) -> None:
     if contact is None:
         return
     info = await turn.tx.case_info(case_id)
-    labels = await _labels(turn.tx, case_id)
+    labels = await case_labels(turn.tx, case_id)
     zone = await turn.tx.timezone_of(contact.user_hash) or info.timezone
     for commitment in await followed_commitments(turn.tx, case_id):
         if commitment.awaiting_review_from(seat_id):
@@ -279,7 +274,7 @@ async def show_commitments(turn: Turn) -> None:
     case_id = await turn.tx.seat_case_id(turn.user.active_id)
     info = await turn.tx.case_info(case_id)
     commitments = await followed_commitments(turn.tx, case_id)
-    labels = await _labels(turn.tx, case_id)
+    labels = await case_labels(turn.tx, case_id)
     zone = turn.user.timezone or info.timezone
     if not commitments:
         await turn.reply(Reply.of(_("No commitment is followed in your case yet.")))
@@ -323,7 +318,7 @@ async def _monitor_list(turn: Turn, monitor_id: str) -> None:
         raise StepMismatch("not this monitor")
     info = await turn.tx.case_info(contact.case_id)
     followed = await followed_commitments(turn.tx, info.id)
-    reply = agreement_views.monitor_view(info, followed, await _labels(turn.tx, info.id),
+    reply = agreement_views.monitor_view(info, followed, await case_labels(turn.tx, info.id),
                                          turn.user.timezone or info.timezone)
     await turn.reply(reply, scope=Scope("mon", monitor_id, await turn.tx.monitor_version(monitor_id)),
                      key_id=await turn.tx.case_key_id(info.id))
@@ -348,7 +343,7 @@ async def monitor_button(turn: Turn, monitor_id: str, action: str, argument: str
         await turn.reply(Reply.of(_("Nothing was erased.")))
         return
     info, commitment = await _followed(turn.tx, contact.case_id, argument, lock=False)
-    labels = await _labels(turn.tx, info.id)
+    labels = await case_labels(turn.tx, info.id)
     zone = turn.user.timezone or info.timezone
     await turn.tx.set_active(turn.user_id, "mon", monitor_id)
     if action == "obs":
@@ -403,4 +398,4 @@ async def _observe(turn: Turn, commitment_id: str, kind: ObservationKind, text: 
     await turn.tx.save_commitment(contact.case_id, commitment, event="observation_filed", actor="monitor")
     await turn.reply(Reply.of(_("Thank you: the mediators have your observation.")))
     await _tell_mediators(turn, info, commitment, warning, comment=text, notice=agreement_views.observation_notice(
-        info, commitment, commitment.observations[-1], await _labels(turn.tx, info.id), info.timezone))
+        info, commitment, commitment.observations[-1], await case_labels(turn.tx, info.id), info.timezone))

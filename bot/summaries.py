@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.agreements import case_labels
 from bot.chart import render_chart
 from bot.i18n import _, plain, translator
 from bot.report import Implementation, implementation_timeline, render_report
@@ -33,10 +34,8 @@ async def implementation(tx: Transaction, info: CaseInfo) -> Implementation | No
     agreements = await tx.agreements(info.id)
     if not agreements:
         return None
-    labels = {seat.seat_id: seat.label for seat in await tx.seat_statuses(info.id)}
-    labels.update({monitor.id: monitor.label for monitor in await tx.monitors(info.id)})
     return Implementation(agreements, {a.id: await tx.agreement_answers(a.id) for a in agreements},
-                          await tx.commitments(info.id), labels)
+                          await tx.commitments(info.id), await case_labels(tx, info.id))
 
 
 def _detect(text: str) -> str:

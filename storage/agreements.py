@@ -89,16 +89,11 @@ class AgreementRepository(TransactionPart):
     """The agreement part of a transaction (see `storage.repository.Transaction`)."""
 
     async def _case_key(self, case_id: str) -> FieldCipher:
-        case = await self.session.get(Case, case_id)
-        if case is None:
-            raise StorageError("no such case")
-        return await self._keys.cipher(case.key_id)
+        return await self._keys.cipher(await self.case_key_id(case_id))
 
     async def _seat_cipher(self, seat_id: str) -> tuple[str, FieldCipher]:
-        seat = await self.session.get(Seat, seat_id)
-        if seat is None:
-            raise StorageError("no such seat")
-        return seat.key_id, await self._keys.cipher(seat.key_id)
+        key_id = await self.seat_key_id(seat_id)
+        return key_id, await self._keys.cipher(key_id)
 
     async def _readable(self, key_id: str | None, blob: bytes | None, context: FieldContext) -> str | None:
         """A party's comment, or None when there is none or its key was destroyed (the party withdrew)."""
@@ -273,11 +268,16 @@ class AgreementRepository(TransactionPart):
         await self.session.delete(row)
         await self.audit("commitment_removed", actor="mediator", case_id=case_id)
 
-    async def commitments(self, case_id: str, agreement_id: str | None = None) -> list[Commitment]:
-        """The case's commitments (or one agreement's), in order, with their reports, reviews and observations."""
+    async def commitments(self, case_id: str, agreement_id: str | None = None, *, followed: bool = False,
+                          ) -> list[Commitment]:
+        """The case's commitments (or one agreement's), in order, with their reports, reviews and observations;
+        ``followed``: only those of confirmed agreements, the ones followed up."""
         statement = select(CommitmentRow).where(CommitmentRow.case_id == case_id)
         if agreement_id is not None:
             statement = statement.where(CommitmentRow.agreement_id == agreement_id)
+        if followed:
+            statement = statement.join(AgreementRow, AgreementRow.id == CommitmentRow.agreement_id).where(
+                AgreementRow.status == AgreementStatus.CONFIRMED.value)
         rows = (await self.session.scalars(statement.order_by(CommitmentRow.due_at, CommitmentRow.ordinal))).all()
         return [await self._commitment(row) for row in rows]
 

@@ -25,6 +25,12 @@ class TransactionPart:
     async def language_of(self, user_hash: str) -> str | None:  # pragma: no cover - Transaction's
         raise NotImplementedError
 
+    async def case_key_id(self, case_id: str) -> str:  # pragma: no cover - Transaction's
+        raise NotImplementedError
+
+    async def seat_key_id(self, seat_id: str) -> str:  # pragma: no cover - Transaction's
+        raise NotImplementedError
+
     async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
                     **detail: Any) -> None:  # pragma: no cover - Transaction's
         raise NotImplementedError
