@@ -30,6 +30,7 @@ __all__ = [
     "followed_commitments",
     "forget_monitor",
     "join_as_monitor",
+    "leave_comment",
     "monitor_button",
     "seat_behind",
     "show_commitments",
@@ -247,6 +248,19 @@ async def seat_behind(turn: Turn) -> str | None:
     else:
         return None
     return None if case_id is None else await turn.tx.seat_of(case_id, turn.user.user_hash)
+
+
+async def leave_comment(turn: Turn) -> bool:
+    """Drop a party's comment under way (on an agreement or a commitment) and bring back its own conversation;
+    False when none was under way."""
+    if turn.user.active_kind not in {"agr", "cmt"} or not turn.user.active_id:
+        return False
+    seat_id = await seat_behind(turn)
+    if seat_id is None:
+        return False
+    await end_comment(turn, seat_id)
+    await turn.reload_user()
+    return True
 
 
 async def ask_new_party(turn: Turn, case_id: str, seat_id: str) -> None:

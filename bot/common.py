@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import agreements, commitments, mediator
+from bot import commitments, mediator
 from bot.formats import Moment
 from bot.grievance import DEEP_LINK, show_grievance_step, start_grievance
 from bot.i18n import LANGUAGES, Text, _
@@ -71,13 +71,8 @@ async def resume(turn: Turn) -> bool:
     if turn.user.active_kind == "mon" and turn.user.active_id:
         await commitments.show_commitments(turn)
         return True
-    if turn.user.active_kind in {"agr", "cmt"} and turn.user.active_id:
-        # A comment was under way: it is dropped, and the party's own conversation comes back.
-        seat_id = await commitments.seat_behind(turn)
-        if seat_id is not None:
-            await agreements.end_comment(turn, seat_id)
-            await turn.reload_user()
-            return await resume(turn)
+    if await commitments.leave_comment(turn):  # a comment was under way: the party's own conversation comes back
+        return await resume(turn)
     return False
 
 
@@ -195,9 +190,7 @@ async def forget(turn: Turn) -> None:
     """/forget: withdraw and erase, after confirmation (a monitor: stop monitoring and erase its observations)."""
     if await commitments.forget_monitor(turn):
         return
-    if turn.user.active_kind in {"agr", "cmt"} and (seat_id := await commitments.seat_behind(turn)) is not None:
-        await agreements.end_comment(turn, seat_id)
-        await turn.reload_user()
+    await commitments.leave_comment(turn)
     if turn.user.active_kind == "seat" and turn.user.active_id:
         await ask_forget(turn, turn.user.active_id)
     else:

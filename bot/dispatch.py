@@ -209,11 +209,12 @@ class CaucusHandlers:
         text = message.text if message is not None and message.text is not None else ""
         active_id = turn.user.active_id
         is_mediator = turn.runtime.is_mediator(turn.user_id)
+        commenting = agreements.commenting_on(turn)  # a party's comment under way: on an agreement or a commitment
         if turn.user.pending == "tz":
             await common.timezone_text(turn, text)
-        elif agreements.commenting_on(turn) == ("agr", active_id):
+        elif commenting is not None and commenting[0] == "agr":
             await agreements.comment_text(turn, text)
-        elif agreements.commenting_on(turn) == ("cmt", active_id) or (
+        elif (commenting is not None and commenting[0] == "cmt") or (
                 turn.user.active_kind == "mon" and (turn.user.pending or "").startswith("obs:")):
             await commitments.commitment_text(turn, text)
         elif turn.user.active_kind == "seat" and active_id:
