@@ -145,8 +145,11 @@ class OutboxSender:
         it still waits until what went is recorded."""
         try:
             while True:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for loses a cancellation (a stop) that
+                # comes as the event is set, and the loop would go on for ever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ready.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._ready.wait()
                 self._ready.clear()
                 self.busy = True
                 try:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.errors import StorageError
+from storage.sqlite import connector
 
 __all__ = ["create_engine", "default_sqlite_url", "insert_new", "is_sqlite", "normalise_url", "session_factory"]
 
@@ -43,19 +44,18 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    # The driver's own transaction handling is switched off so that every transaction is
-    # BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing with
-    # "database is locked" when a read lock would have to be upgraded.
+    # Every transaction is BEGIN IMMEDIATE: a writer waits for the write lock before it starts, instead of
+    # failing with "database is locked" when a read lock would have to be upgraded.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None
+        # The connection (storage.sqlite) was opened without the module's transaction handling, and never waits
+        # inside SQLite for a lock: it waits asynchronously instead.
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
             "synchronous=FULL",
             "foreign_keys=ON",
             "secure_delete=ON",
-            f"busy_timeout={_BUSY_TIMEOUT_S * 1000}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
@@ -69,10 +69,12 @@ def create_engine(url: str) -> AsyncEngine:
     """Create the engine for ``url``; for SQLite, create the data directory too."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.query:
+            raise StorageError("a SQLite database URL takes no options (after '?')")
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_S})
+        engine = create_async_engine(parsed, async_creator=connector(database or ":memory:", _BUSY_TIMEOUT_S))
         _configure_sqlite(engine)
         return engine
     return create_async_engine(parsed, pool_pre_ping=True)

@@ -289,10 +289,8 @@ async def test_an_update_the_database_cannot_commit_gets_500_and_is_handled_when
 
     @event.listens_for(local.bot.engine.sync_engine, "connect")
     def wait_briefly_for_locks(dbapi_connection: Any, _record: object) -> None:
-        # Runs after the engine's own set-up: wait 0.2 s (not 30 s) for the lock before failing.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=200")
-        cursor.close()
+        # Wait 0.2 s (not 30 s) for the lock before failing.
+        dbapi_connection.driver_connection.busy_timeout = 0.2
 
     try:
         await local.start()
