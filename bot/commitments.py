@@ -105,7 +105,6 @@ async def check_commitments(runtime: Runtime, now: datetime) -> int:
                 sent += 1
     if sent:
         logger.info("commitment reminders and questions sent: %d", sent)
-    runtime.outbox_ready.set()
     return sent
 
 

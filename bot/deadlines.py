@@ -47,5 +47,4 @@ async def check_deadlines(runtime: Runtime, now: datetime) -> int:
                 await tx.mark_late_reported(info.id)
     if sent:
         logger.info("deadline reminders sent: %d", sent)
-    runtime.outbox_ready.set()
     return sent

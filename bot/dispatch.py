@@ -151,8 +151,6 @@ class CaucusHandlers:
             self._log_failure(update, error)
             await self._record_failure(update)
             return
-        finally:
-            self.runtime.outbox_ready.set()
         await self._answer_button(update, toast, language)
 
     @staticmethod

@@ -30,6 +30,14 @@ class LocalBot:
     async def stop(self) -> None:
         await self.bot.stop()
 
+    async def sending(self, within: float = 5.0) -> None:
+        """Wait until this bot's sender runs (it has taken the lead: at once on SQLite)."""
+        deadline = time.monotonic() + within
+        while self.bot.store.handoff is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot's sender did not start")
+            await asyncio.sleep(0.005)
+
     async def settle(self, within: float = 15.0) -> None:
         """Wait until every queued update is committed and every reply delivered (TimeoutError after ``within`` s)."""
         deadline = time.monotonic() + within

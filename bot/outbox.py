@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from storage.chats import OUTBOX_BATCH, Delivered, OutgoingMessage
+from storage.chats import OUTBOX_BATCH, Delivered, OutgoingMessage, Reservation
 from storage.repository import Store
 
 __all__ = ["OutboxSender"]
@@ -127,8 +128,28 @@ class _Settler:
             await asyncio.gather(asyncio.shield(self._writer), return_exceptions=True)
 
 
+@dataclass(eq=False)
+class _FreshChat:
+    """One chat's replies handed over by the transactions that queued them (see `storage.chats.Handoff`)."""
+
+    queue: deque[OutgoingMessage] = field(default_factory=deque)
+    held: set[int] = field(default_factory=set)  # handed over and not settled yet (sent or not)
+    reservations: int = 0  # transactions under way that may hand more
+    # One had to wait (its chat's pace, a retry): the chat's others go back to the outbox's rounds, behind it.
+    released: bool = False
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not (self.queue or self.held or self.reservations or self.task)
+
+
 class OutboxSender:
-    """Sends pending outbox rows in order per chat; retries what can be retried."""
+    """Sends pending outbox rows in order per chat; retries what can be retried.
+
+    Two ways in: the rounds (`deliver_pending`) take from the outbox what is due, and while it runs, the sender
+    also takes fresh replies straight from the transactions that queued them (`storage.chats.Handoff`), which
+    saves each reply a transaction and a wait. A chat's replies go one way or the other, never both at once."""
 
     def __init__(self, bot: Bot, store: Store, ready: asyncio.Event, messages_per_second: float,
                  chat_messages_per_second: float = 1.0) -> None:
@@ -138,11 +159,21 @@ class OutboxSender:
         self._limiter = _RateLimiter(messages_per_second)
         self._chats = _ChatLimiter(chat_messages_per_second)
         self._settler = _Settler(store)
-        self.busy = False
+        self._in_round = False
+        self._running = False
+        self._fresh: dict[int, _FreshChat] = {}
+        self._giving_back: set[asyncio.Task[None]] = set()
+
+    @property
+    def busy(self) -> bool:
+        """Sending, or holding replies to send."""
+        return self._in_round or bool(self._fresh)
 
     async def run(self) -> None:
-        """Deliver whenever woken (after a commit), and at least every second for retries. Stopped (cancelled),
-        it still waits until what went is recorded."""
+        """Deliver whenever woken (after a commit), and at least every second for retries; take fresh replies
+        meanwhile. Stopped (cancelled), it still waits until what went is recorded."""
+        self._running = True
+        self._store.handoff = self
         try:
             while True:
                 # asyncio.timeout, not wait_for: on Python 3.11, wait_for loses a cancellation (a stop) that
@@ -151,16 +182,113 @@ class OutboxSender:
                     async with asyncio.timeout(1.0):
                         await self._ready.wait()
                 self._ready.clear()
-                self.busy = True
+                self._in_round = True
                 try:
                     await self.deliver_pending()
                 except Exception as error:  # noqa: BLE001 - the loop must survive a failing database
                     # By type only, no traceback: exception messages may carry SQL parameters.
                     logger.error("outbox delivery round failed: %s", type(error).__name__)  # noqa: TRY400
                 finally:
-                    self.busy = False
+                    self._in_round = False
         finally:
+            self._running = False
+            self._store.handoff = None
+            tasks = [fresh.task for fresh in self._fresh.values() if fresh.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, *self._giving_back, return_exceptions=True)
+            self._fresh.clear()  # a reply in flight when stopped stays taken: the next lead sends it again
             await self._settler.drain()
+
+    # Fresh replies (storage.chats.Handoff) -----------------------------------------------------------
+    def reserve(self, chat_id: int) -> Reservation | None:
+        fresh = self._fresh.get(chat_id)
+        if not self._running or (fresh is not None and fresh.released):
+            return None
+        if fresh is None:
+            fresh = self._fresh[chat_id] = _FreshChat()
+        fresh.reservations += 1
+        return Reservation(chat_id, frozenset(fresh.held))
+
+    def hand(self, reservation: Reservation, messages: list[OutgoingMessage]) -> None:
+        fresh = self._fresh.get(reservation.chat_id)
+        if fresh is None or not self._running:  # stopped meanwhile: back to the rounds (of whichever worker leads)
+            if messages:
+                self._give_back([message.seq for message in messages])
+            return
+        fresh.reservations -= 1
+        if messages:
+            fresh.queue.extend(messages)
+            fresh.held.update(message.seq for message in messages)
+            if fresh.task is None:
+                fresh.task = asyncio.create_task(self._send_fresh(reservation.chat_id, fresh),
+                                                 name="caucus-outbox-chat")
+        self._forget_if_idle(reservation.chat_id)
+
+    def drop(self, reservation: Reservation) -> None:
+        fresh = self._fresh.get(reservation.chat_id)
+        if fresh is not None:
+            fresh.reservations -= 1
+            self._forget_if_idle(reservation.chat_id)
+
+    def wake(self) -> None:
+        self._ready.set()
+
+    def _forget_if_idle(self, chat_id: int) -> None:
+        fresh = self._fresh.get(chat_id)
+        if fresh is not None and fresh.idle:
+            del self._fresh[chat_id]
+
+    def _give_back(self, seqs: list[int]) -> None:
+        """Messages taken but not tried go back to the outbox's rounds."""
+        async def give_back() -> None:
+            await self._settler.settle(_Turn(untried=seqs))
+            self._ready.set()
+
+        task = asyncio.create_task(give_back(), name="caucus-outbox-give-back")
+        self._giving_back.add(task)
+        task.add_done_callback(self._giving_back.discard)
+
+    async def _send_fresh(self, chat_id: int, fresh: _FreshChat) -> None:
+        """Send a chat's fresh replies in order, as long as more come. One that must wait (the chat's pace, a retry)
+        sends the chat's others back to the outbox's rounds, which keep them behind it."""
+        try:
+            while fresh.queue:
+                turn = _Turn()
+                try:
+                    while fresh.queue and not fresh.released:
+                        if not self._chats.ready(chat_id):
+                            fresh.released = True
+                            break
+                        message = fresh.queue.popleft()
+                        outcome = await self._deliver(message)
+                        if outcome is None:  # to be retried: recorded, and no longer held
+                            fresh.held.discard(message.seq)
+                            fresh.released = True
+                        elif outcome.status == "undeliverable":  # blocked: the chat's others were settled with it
+                            turn.done.append(outcome)
+                            fresh.held.difference_update(other.seq for other in fresh.queue)
+                            fresh.queue.clear()
+                        else:
+                            turn.done.append(outcome)
+                finally:
+                    # Also when cancelled (a stop): what went is recorded, what did not go back to the rounds.
+                    turn.untried = [message.seq for message in fresh.queue]
+                    fresh.queue.clear()
+                    try:
+                        await self._settler.settle(turn)
+                    finally:
+                        fresh.held.difference_update(outcome.seq for outcome in turn.done)
+                        fresh.held.difference_update(turn.untried)
+                        if turn.untried:
+                            self._ready.set()
+        except Exception as error:  # noqa: BLE001 - a failing database: what is left is taken again once its claim ends
+            logger.error("sending fresh replies failed: %s", type(error).__name__)  # noqa: TRY400 - by type only
+            fresh.queue.clear()
+            fresh.held.clear()
+        finally:
+            fresh.task = None
+            self._forget_if_idle(chat_id)
 
     async def deliver_pending(self) -> None:
         """Send what is due, different chats at once and each chat's in order; a chat at its rate limit waits

@@ -114,16 +114,10 @@ class Courier:
             raise ValueError("buttons need a scope to be checked against")
         if any(len(row) > MAX_BUTTONS_PER_ROW for row in rows):
             raise ValueError("Telegram shows at most 8 buttons per row")
-        keyboard = []
-        for row in rows:
-            buttons = []
-            for spec in row:
-                token = await self.tx.issue_button(ButtonMeaning(
-                    user_hash, scope.kind, scope.owner_id, scope.version, spec.action, spec.argument,
-                ))
-                buttons.append({"text": plain(language.render(spec.label)), "data": token})
-            keyboard.append(buttons)
-        return keyboard
+        tokens = iter(await self.tx.issue_buttons([
+            ButtonMeaning(user_hash, scope.kind, scope.owner_id, scope.version, spec.action, spec.argument)
+            for row in rows for spec in row]))
+        return [[{"text": plain(language.render(spec.label)), "data": next(tokens)} for spec in row] for row in rows]
 
 
 class Turn:

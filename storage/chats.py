@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, exists, func, inspect, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from storage.crypto import KeyRing
     from storage.repository import _Keys
 
-__all__ = ["DELETABLE_FOR", "OUTBOX_BATCH", "ChatRepository", "Delivered", "OutboxStore", "OutgoingMessage"]
+__all__ = [
+    "DELETABLE_FOR", "OUTBOX_BATCH", "ChatRepository", "Delivered", "Handoff", "OutboxStore", "OutgoingMessage",
+    "Reservation",
+]
 
 # Telegram lets a bot delete a message in a private chat only while it is under 48 hours old.
 DELETABLE_FOR = timedelta(hours=48)
@@ -87,15 +90,71 @@ class OutgoingMessage:
     message_ids: tuple[int, ...] = ()
 
 
+# Statements of every update, built once (building one costs more than SQLite takes to run it).
+_UNBLOCK = delete(BlockedChat).where(BlockedChat.chat_key == bindparam("chat_key"))
+_DELETABLE = select(ChatMessage.message_id).where(
+    ChatMessage.chat_key == bindparam("chat_key"), ChatMessage.deleted.is_(False), ChatMessage.at > bindparam("since"))
+_SCREENS = _DELETABLE.where(ChatMessage.sensitive.is_(True))
+_GAPS = select(ChatGap).where(ChatGap.chat_key == bindparam("chat_key"))
+# What of a chat waits in the outbox, whether it is blocked, and its highest known message id (see `_fresh_chat`).
+_CHAT_NOW = union_all(
+    select(literal("waiting"), OutboxMessage.seq).where(
+        OutboxMessage.chat_key == bindparam("chat_key"), OutboxMessage.status == "pending"),
+    select(literal("blocked"), literal(0)).where(BlockedChat.chat_key == bindparam("chat_key")),
+    select(literal("highest"), func.max(ChatMessage.message_id)).where(ChatMessage.chat_key == bindparam("chat_key")),
+)
+
+
 def _outbox_context(row: OutboxMessage) -> FieldContext:
     return FieldContext("outbox", row.id, "", "", "payload")
+
+
+@dataclass(frozen=True, eq=False)
+class Reservation:
+    """A sender's promise to take a chat's fresh replies from a transaction under way (see `Handoff`)."""
+
+    chat_id: int
+    held: frozenset[int]  # the chat's messages that sender holds now: taken, not yet settled
+
+
+class Handoff(Protocol):
+    """The sender running in this process, taking fresh replies straight from the transaction that queued them.
+
+    Otherwise a reply waits in the outbox for the sender's next round: a transaction of its own to find, read and
+    take it. A chat's replies are handed over only while nothing else of that chat waits in the outbox but what
+    that sender holds already, so they cannot overtake an earlier message. They are stored taken (``claimed_until``)
+    as a round takes them: a sender that dies with them leaves them to the next, as it would a round's."""
+
+    def reserve(self, chat_id: int) -> Reservation | None:
+        """Before a transaction queues the chat's first reply; None when this sender takes none now."""
+
+    def hand(self, reservation: Reservation, messages: list[OutgoingMessage]) -> None:
+        """The transaction committed: send these (maybe none) after what the sender holds of the chat."""
+
+    def drop(self, reservation: Reservation) -> None:
+        """The transaction did not commit, or leaves the chat's replies to the outbox's rounds after all."""
+
+    def wake(self) -> None:
+        """Replies were queued for the outbox's rounds."""
+
+
+@dataclass
+class _Fresh:
+    """A chat's replies in a transaction, to be handed over once it committed."""
+
+    reservation: Reservation
+    highest_message_id: int | None  # the chat's highest known message id (see `OutboxMessage.after_message_id`)
+    rows: list[tuple[OutboxMessage, OutgoingMessage]] = field(default_factory=list)
 
 
 class ChatRepository(TransactionPart):
     """The outbox and chat part of a transaction (see `storage.repository.Transaction`)."""
 
     _system_key_id: str
-    queued = 0  # messages this transaction queued (announced at commit: `storage.repository.Store.transaction`)
+    # Messages this transaction queued for the outbox's rounds (announced at commit: `Store.transaction`); and per
+    # chat, those to be handed straight to the sender (None: that chat's go to the rounds).
+    queued = 0
+    _fresh: dict[int, _Fresh | None]
 
     async def enqueue(
         self, chat_id: int, text: str, buttons: list[list[dict[str, str]]], *,
@@ -108,28 +167,73 @@ class ChatRepository(TransactionPart):
         With ``method`` "photo" or "document", ``file`` is sent with ``text`` as its caption; with
         "delete", ``message_ids`` are deleted from the chat.
         """
+        chat_key = self.store.chat_key(chat_id)
+        fresh = await self._fresh_chat(chat_id, chat_key)
+        now = utcnow()
         row = OutboxMessage(
-            id=new_id(), key_id=key_id or self._system_key_id, chat_key=self.store.chat_key(chat_id),
-            payload_enc=b"", status="pending", attempts=0, next_attempt_at=utcnow(), created_at=utcnow(),
+            id=new_id(), key_id=key_id or self._system_key_id, chat_key=chat_key, payload_enc=b"", status="pending",
+            attempts=0, next_attempt_at=now, created_at=now,
         )
         cipher = await self._keys.cipher(row.key_id)
+        deleting = tuple(message_ids) if method == "delete" else ()
         payload: dict[str, object] = {"chat_id": chat_id, "method": method, "text": text, "buttons": buttons,
                                       "message_id": message_id, "protect": protect, "sensitive": sensitive}
         if file is not None:
             payload |= {"file": base64.b64encode(file).decode("ascii"), "filename": filename}
         if method == "delete":
-            payload["message_ids"] = list(message_ids)
+            payload["message_ids"] = list(deleting)
         row.payload_enc = cipher.encrypt(json.dumps(payload, ensure_ascii=False), _outbox_context(row))
+        if fresh is None:
+            self.queued += 1
+        else:  # taken at once, as a round of the sender would take it
+            row.claimed_until = now + CLAIM_FOR
+            if sensitive:
+                row.after_message_id = fresh.highest_message_id
+            fresh.rows.append((row, OutgoingMessage(
+                0, chat_id, method, text, buttons, message_id, 0, file, filename, protect, sensitive, deleting)))
         self.session.add(row)
-        self.queued += 1
+
+    async def _fresh_chat(self, chat_id: int, chat_key: str) -> _Fresh | None:
+        """Whether the chat's replies in this transaction go straight to the sender (see `Handoff`). Asked once per
+        transaction and chat, in one statement: what of the chat waits, whether it is blocked, its highest id."""
+        if chat_id in self._fresh:
+            return self._fresh[chat_id]
+        handoff = self.store.handoff
+        reservation = handoff.reserve(chat_id) if handoff is not None else None
+        fresh = None
+        if reservation is not None and handoff is not None:
+            found = (await self.session.execute(_CHAT_NOW, {"chat_key": chat_key})).all()
+            waiting = {value for kind, value in found if kind == "waiting"}
+            if waiting <= reservation.held and not any(kind == "blocked" for kind, _ in found):
+                fresh = _Fresh(reservation, next((value for kind, value in found if kind == "highest"), None))
+            else:
+                handoff.drop(reservation)
+        self._fresh[chat_id] = fresh
+        return fresh
+
+    async def seal_fresh(self) -> list[tuple[Reservation, list[OutgoingMessage]]]:
+        """Just before the commit: the replies to hand over, chat by chat, in the order queued. One a savepoint
+        took back is left out (it is not stored)."""
+        fresh = [entry for entry in self._fresh.values() if entry is not None]
+        if not fresh:
+            return []
+        await self.session.flush()  # every row gets its place in the outbox (seq)
+        return [(entry.reservation, [replace(message, seq=row.seq) for row, message in entry.rows
+                                     if inspect(row).persistent]) for entry in fresh]
+
+    def unseal_fresh(self) -> list[Reservation]:
+        """The transaction did not commit: the reservations to give back."""
+        reservations = [entry.reservation for entry in self._fresh.values() if entry is not None]
+        self._fresh.clear()
+        return reservations
 
     async def note_incoming(self, chat_id: int, message_id: int | None) -> None:
         """A person wrote in this chat: they can be written to again, and /quickexit can delete their message."""
         chat_key = self.store.chat_key(chat_id)
-        await self.session.execute(delete(BlockedChat).where(BlockedChat.chat_key == chat_key))
+        await self.session.execute(_UNBLOCK, {"chat_key": chat_key})
         if message_id is not None:  # known already when the update comes again after a failed try
-            await self.session.execute(insert_new(self.session, ChatMessage, chat_key=chat_key, message_id=message_id,
-                                                  from_bot=False, sensitive=False, deleted=False, at=utcnow()))
+            await insert_new(self.session, ChatMessage, chat_key=chat_key, message_id=message_id, from_bot=False,
+                             sensitive=False, deleted=False, at=utcnow())
 
     async def erase_from_chat(self, chat_id: int, answer_message_id: int | None, *, key_id: str | None) -> None:
         """After an answer is saved: delete it and the screens that asked for it from the person's chat."""
@@ -144,11 +248,8 @@ class ChatRepository(TransactionPart):
         """Delete the chat's messages still deletable (only the caucus screens with ``screens_only``), the one
         this update brought, and the unknown ids of its gaps; returns how many ids that is."""
         chat_key = self.store.chat_key(chat_id)
-        statement = select(ChatMessage.message_id).where(
-            ChatMessage.chat_key == chat_key, ChatMessage.deleted.is_(False), ChatMessage.at > utcnow() - DELETABLE_FOR)
-        if screens_only:
-            statement = statement.where(ChatMessage.sensitive.is_(True))
-        ids = list((await self.session.scalars(statement)).all())
+        ids = list((await self.session.scalars(_SCREENS if screens_only else _DELETABLE, {
+            "chat_key": chat_key, "since": utcnow() - DELETABLE_FOR})).all())
         if this_message_id is not None:
             ids.append(this_message_id)
         ids += await self._gap_ids(chat_key)
@@ -162,7 +263,7 @@ class ChatRepository(TransactionPart):
         handled: in a chat whose answers are erased, it is deleted a little early (the bot has its text).
         """
         ids: list[int] = []
-        for gap in (await self.session.scalars(select(ChatGap).where(ChatGap.chat_key == chat_key))).all():
+        for gap in (await self.session.scalars(_GAPS, {"chat_key": chat_key})).all():
             known = set((await self.session.scalars(select(ChatMessage.message_id).where(
                 ChatMessage.chat_key == chat_key, ChatMessage.message_id > gap.after_id,
                 ChatMessage.message_id < gap.before_id))).all())
@@ -331,7 +432,7 @@ class OutboxStore:
         """The person blocked the bot: settle this chat's waiting messages, and send nothing more until they write."""
         chat_key = self.chat_key(chat_id)
         async with self._session() as session, session.begin():
-            await session.execute(insert_new(session, BlockedChat, chat_key=chat_key, blocked_at=utcnow()))
+            await insert_new(session, BlockedChat, chat_key=chat_key, blocked_at=utcnow())
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.chat_key == chat_key, OutboxMessage.status == "pending")

@@ -107,12 +107,18 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=_HoldingSession)
 
 
-def insert_new(session: AsyncSession, model: type[Any], **values: Any) -> Insert:
+_INSERTS_NEW: dict[tuple[str, type[Any]], Insert] = {}
+
+
+async def insert_new(session: AsyncSession, model: type[Any], **values: Any) -> int:
     """INSERT of one row that does nothing when a unique key already holds it (ON CONFLICT DO NOTHING, as SQLite
-    and PostgreSQL both say it): one statement where a look-up and an insert, or a savepoint, would be three."""
-    statement: Insert
-    if session.get_bind().dialect.name == "sqlite":
-        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing()
-    else:
-        statement = postgresql.insert(model).values(**values).on_conflict_do_nothing()
-    return statement
+    and PostgreSQL both say it): one statement where a look-up and an insert, or a savepoint, would be three.
+    Returns how many rows it inserted (0: the row was there). The statement is built once per table."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERTS_NEW.get((dialect, model))
+    if statement is None:
+        table = model.__table__
+        statement = (sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)).on_conflict_do_nothing()
+        _INSERTS_NEW[(dialect, model)] = statement
+    result = await session.execute(statement, values)
+    return int(getattr(result, "rowcount", 0) or 0)

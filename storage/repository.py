@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -45,7 +45,7 @@ from flows.model import (
 from flows.setup import CaseDraft
 from storage.agreements import AgreementRepository
 from storage.audit import AuditRecord, ChainReport, append_event, ensure_head, events_about, verify_chain
-from storage.chats import ChatRepository, OutboxStore
+from storage.chats import ChatRepository, Handoff, OutboxStore, OutgoingMessage, Reservation
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
 from storage.db import insert_new, is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
@@ -55,6 +55,7 @@ from storage.leader import OUTBOX_CHANNEL
 from storage.retention import RetentionRepository
 from storage.tables import (
     Answer,
+    Base,
     Button,
     Case,
     CaseMediator,
@@ -243,6 +244,8 @@ class Store(OutboxStore):
         self._system_key_id: str | None = None
         self._system_cipher: FieldCipher | None = None
         self._audit_key: bytes | None = None
+        # The sender running in this process, if any: it takes fresh replies straight from their transaction.
+        self.handoff: Handoff | None = None
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -311,20 +314,43 @@ class Store(OutboxStore):
 
     @asynccontextmanager
     async def transaction(self, update_id: int | None = None) -> AsyncIterator[Transaction | None]:
-        """One unit of work; yields None when ``update_id`` was already processed."""
-        async with self._session() as session, session.begin():
-            if update_id is not None:
-                marked = await session.execute(
-                    insert_new(session, ProcessedUpdate, update_id=update_id, processed_at=utcnow()))
-                if not getattr(marked, "rowcount", 0):  # handled before
-                    yield None
+        """One unit of work; yields None when ``update_id`` was already processed. Once it committed, its fresh
+        replies go straight to this process's sender (``handoff``), the others to the outbox's rounds."""
+        tx: Transaction | None = None
+        handed: list[tuple[Reservation, list[OutgoingMessage]]] = []
+        try:
+            async with self._session() as session, session.begin():
+                if update_id is not None and not await insert_new(
+                        session, ProcessedUpdate, update_id=update_id, processed_at=utcnow()):
+                    yield None  # handled before
                     return
-            assert self._system_key_id is not None  # noqa: S101 - set by open()
-            tx = Transaction(self, session, self._keys_for(session), self._system_key_id)
-            yield tx
-            if tx.queued and tx._locking:
-                # Delivered with the commit, once however many replies: the worker that sends wakes up at once.
-                await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+                assert self._system_key_id is not None  # noqa: S101 - set by open()
+                tx = Transaction(self, session, self._keys_for(session), self._system_key_id)
+                yield tx
+                handed = await tx.seal_fresh()
+                if tx.queued and tx._locking:
+                    # Delivered with the commit, once however many replies: the worker that sends wakes up at once.
+                    await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        except BaseException:
+            if tx is not None and self.handoff is not None:
+                for reservation in tx.unseal_fresh():
+                    self.handoff.drop(reservation)
+            raise
+        if tx is not None and self.handoff is not None:
+            for reservation, messages in handed:
+                self.handoff.hand(reservation, messages)
+            if tx.queued:
+                self.handoff.wake()
+
+# Statements of every update, built once (building one costs more than SQLite takes to run it).
+_USER = select(User).where(User.user_hash == bindparam("user_hash"))
+_USER_LOCKED = _USER.with_for_update().execution_options(populate_existing=True)  # see Transaction._for_update
+_ANSWERS = select(Answer).where(Answer.seat_id == bindparam("seat_id"), Answer.round == bindparam("round"))
+_ISSUES = select(IssueRow).where(IssueRow.case_id == bindparam("case_id")).order_by(IssueRow.ordinal, IssueRow.id)
+_INSERT_BUTTON = insert(Base.metadata.tables["buttons"])
+_OPTIONS = select(OptionRow).where(OptionRow.case_id == bindparam("case_id")).order_by(
+    OptionRow.ordinal, OptionRow.id)
+
 
 def _short_id() -> str:
     return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(6))
@@ -339,6 +365,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         self._keys = keys
         self._system_key_id = system_key_id
         self._locking = not is_sqlite(store.engine)  # SQLite: BEGIN IMMEDIATE already serialises
+        self._fresh = {}
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -358,9 +385,11 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
 
     async def _locked(self, model: type[Any], row_id: str) -> Any:
         """The row, locked to the end of the transaction on PostgreSQL and read afresh under the lock: a copy the
-        session read earlier (and holds) may be older than what another worker committed since."""
-        statement = select(model).where(model.id == row_id)
-        return (await self.session.scalars(self._for_update(statement) if self._locking else statement)).one_or_none()
+        session read earlier (and holds) may be older than what another worker committed since. On SQLite the
+        transaction holds the database's write lock from its start, so a copy it read is current."""
+        if not self._locking:
+            return await self.session.get(model, row_id)
+        return (await self.session.scalars(self._for_update(select(model).where(model.id == row_id)))).one_or_none()
 
     @staticmethod
     def _for_update(statement: Select[Any]) -> Select[Any]:
@@ -377,8 +406,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
 
     async def _user_row(self, user_id: int, *, lock: bool = False) -> User:
         user_hash = self.store.user_hash(user_id)
-        statement = select(User).where(User.user_hash == user_hash)
-        row = (await self.session.scalars(self._for_update(statement) if lock else statement)).one_or_none()
+        row = (await self.session.scalars(_USER_LOCKED if lock else _USER, {"user_hash": user_hash})).one_or_none()
         if row is None:
             row = User(user_hash=user_hash, version=0)
             self.session.add(row)
@@ -558,12 +586,8 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         """The case's issues in the mediator's order, each with its scale and its options in order."""
         case = await self._case_row(case_id)
         cipher = await self._case_cipher(case)
-        rows = (await self.session.scalars(
-            select(IssueRow).where(IssueRow.case_id == case_id).order_by(IssueRow.ordinal, IssueRow.id)
-        )).all()
-        option_rows = (await self.session.scalars(
-            select(OptionRow).where(OptionRow.case_id == case_id).order_by(OptionRow.ordinal, OptionRow.id)
-        )).all()
+        rows = (await self.session.scalars(_ISSUES, {"case_id": case_id})).all()
+        option_rows = (await self.session.scalars(_OPTIONS, {"case_id": case_id})).all()
         options: dict[str, list[Option]] = {}
         for option in option_rows:
             options.setdefault(option.issue_id, []).append(
@@ -829,9 +853,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         )
 
     async def _answer_rows(self, seat_id: str, round_number: int) -> list[Answer]:
-        return list((await self.session.scalars(
-            select(Answer).where(Answer.seat_id == seat_id, Answer.round == round_number)
-        )).all())
+        return list((await self.session.scalars(_ANSWERS, {"seat_id": seat_id, "round": round_number})).all())
 
     async def _answers(self, seat: Seat, round_number: int) -> CaucusAnswers:
         answers = CaucusAnswers()
@@ -1118,21 +1140,26 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         return (await self._case_row(case_id)).late_reported_at is not None
 
     # Buttons -------------------------------------------------------------------------------------
-    async def issue_button(self, meaning: ButtonMeaning) -> str:
-        token = secrets.token_urlsafe(_BUTTON_TOKEN_BYTES)
-        if meaning.scope == "seat":
-            key_id = await self.seat_key_id(meaning.owner_id)
-        elif meaning.scope == "grv":  # what a person filing a grievance chose goes with the grievance's key
-            key_id = await self.grievance_key_id(meaning.owner_id)
-        else:
-            key_id = self._system_key_id
-        row = Button(
-            token=token, user_hash=meaning.user_hash, scope=meaning.scope, owner_id=meaning.owner_id,
-            version=meaning.version, action=meaning.action, argument="", key_id=key_id,
-        )
-        row.argument_enc = (await self._keys.cipher(key_id)).encrypt(meaning.argument, _button_argument(row))
-        self.session.add(row)
-        return token
+    async def issue_buttons(self, meanings: list[ButtonMeaning]) -> list[str]:
+        """Store what each button means (a keyboard's worth, in one statement); returns their tokens."""
+        tokens, rows = [], []
+        for meaning in meanings:
+            token = secrets.token_urlsafe(_BUTTON_TOKEN_BYTES)
+            if meaning.scope == "seat":
+                key_id = await self.seat_key_id(meaning.owner_id)
+            elif meaning.scope == "grv":  # what a person filing a grievance chose goes with the grievance's key
+                key_id = await self.grievance_key_id(meaning.owner_id)
+            else:
+                key_id = self._system_key_id
+            argument = (await self._keys.cipher(key_id)).encrypt(
+                meaning.argument, _button_context(token, meaning.scope, meaning.owner_id))
+            tokens.append(token)
+            rows.append({"token": token, "user_hash": meaning.user_hash, "scope": meaning.scope,
+                         "owner_id": meaning.owner_id, "version": meaning.version, "action": meaning.action,
+                         "argument": "", "key_id": key_id, "argument_enc": argument, "created_at": utcnow()})
+        if rows:
+            await self.session.execute(_INSERT_BUTTON, rows)
+        return tokens
 
     async def resolve_button(self, token: str) -> ButtonMeaning | None:
         row = await self.session.get(Button, token[:24])
@@ -1220,8 +1247,11 @@ def _read_answer(answers: CaucusAnswers, kind: ItemKind, issue_id: str, value: d
 
 
 def _button_argument(button: Button) -> FieldContext:
-    owner = button.owner_id if button.scope in {"seat", "grv"} else ""
-    return FieldContext("buttons", button.token, "", owner, "argument")
+    return _button_context(button.token, button.scope, button.owner_id)
+
+
+def _button_context(token: str, scope: str, owner_id: str) -> FieldContext:
+    return FieldContext("buttons", token, "", owner_id if scope in {"seat", "grv"} else "", "argument")
 
 
 def _case_title(case: Case) -> FieldContext:

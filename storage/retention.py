@@ -67,7 +67,8 @@ class RetentionRepository(TransactionPart):
 
     async def erases_messages(self, case_id: str) -> bool:
         """Whether the parties' answers and prompts are deleted from their chats once saved (on by default)."""
-        return bool(await self.session.scalar(select(Case.erase_messages).where(Case.id == case_id)))
+        case = await self.session.get(Case, case_id)  # usually held already: the update read it
+        return case is not None and case.erase_messages
 
     async def set_erase_messages(self, case_id: str, on: bool) -> None:
         case: Case | None = await self._locked(Case, case_id)

@@ -727,7 +727,8 @@ async def test_button_meanings_are_encrypted_and_shredded_with_the_seat(store: S
 
     _case_id, (seat_id, _other) = await seated_case(store, [ALICE, BOB])
     async with unit(store) as tx:
-        token = await tx.issue_button(ButtonMeaning(store.user_hash(ALICE), "seat", seat_id, 1, "cat", "security:1"))
+        [token] = await tx.issue_buttons(
+            [ButtonMeaning(store.user_hash(ALICE), "seat", seat_id, 1, "cat", "security:1")])
     async with store.engine.connect() as connection:
         row = (await connection.execute(select(Button).where(Button.token == token))).one()
     assert row.argument == ""

@@ -757,7 +757,7 @@ async def test_prune_forgets_old_update_ids_and_buttons(store: Store) -> None:
     reply still waiting."""
     async with store.transaction(update_id=501) as tx:
         assert tx is not None
-        token = await tx.issue_button(ButtonMeaning("h", "user", "o", 0, "setlang", "fr"))
+        [token] = await tx.issue_buttons([ButtonMeaning("h", "user", "o", 0, "setlang", "fr")])
         await tx.enqueue(ALICE, "sent", [])
         await tx.enqueue(BOB, "waiting", [])
     sent, _waiting = await store.pending_outbox()
