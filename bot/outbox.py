@@ -22,6 +22,9 @@ __all__ = ["OutboxSender"]
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 300
+# At most this many fresh replies held at once (see OutboxSender.reserve): sent at the overall rate (25 a second by
+# default), the last of them goes well within the 60 s their claim lasts. More wait for the outbox's rounds.
+_MAX_FRESH = 250
 
 
 class _ChatLimiter:
@@ -203,16 +206,21 @@ class OutboxSender:
     # Fresh replies (storage.chats.Handoff) -----------------------------------------------------------
     def reserve(self, chat_id: int) -> Reservation | None:
         fresh = self._fresh.get(chat_id)
-        if not self._running or (fresh is not None and fresh.released):
+        if not self._running or (fresh is not None and fresh.released) or self._held_count >= _MAX_FRESH:
             return None
         if fresh is None:
             fresh = self._fresh[chat_id] = _FreshChat()
         fresh.reservations += 1
-        return Reservation(chat_id, frozenset(fresh.held))
+        return Reservation(chat_id, frozenset(fresh.held), self, fresh)
+
+    @property
+    def _held_count(self) -> int:
+        return sum(len(fresh.held) for fresh in self._fresh.values())
 
     def hand(self, reservation: Reservation, messages: list[OutgoingMessage]) -> None:
         fresh = self._fresh.get(reservation.chat_id)
-        if fresh is None or not self._running:  # stopped meanwhile: back to the rounds (of whichever worker leads)
+        if fresh is None or fresh is not reservation.entry or not self._running:
+            # Stopped since (and maybe started again): back to the rounds, of whichever worker leads.
             if messages:
                 self._give_back([message.seq for message in messages])
             return
@@ -227,7 +235,7 @@ class OutboxSender:
 
     def drop(self, reservation: Reservation) -> None:
         fresh = self._fresh.get(reservation.chat_id)
-        if fresh is not None:
+        if fresh is not None and fresh is reservation.entry:
             fresh.reservations -= 1
             self._forget_if_idle(reservation.chat_id)
 
@@ -242,7 +250,10 @@ class OutboxSender:
     def _give_back(self, seqs: list[int]) -> None:
         """Messages taken but not tried go back to the outbox's rounds."""
         async def give_back() -> None:
-            await self._settler.settle(_Turn(untried=seqs))
+            try:
+                await self._settler.settle(_Turn(untried=seqs))
+            except Exception as error:  # noqa: BLE001 - taken again by a round once their claim ends
+                logger.error("fresh replies not given back: %s", type(error).__name__)  # noqa: TRY400 - by type only
             self._ready.set()
 
         task = asyncio.create_task(give_back(), name="caucus-outbox-give-back")
@@ -296,7 +307,9 @@ class OutboxSender:
         pacing: set[int] = set()
         while True:
             pacing = {chat for chat in pacing if not self._chats.ready(chat)}
-            messages = await self._store.pending_outbox(held=pacing)
+            # Nor a chat whose fresh replies this sender is sending: one chat, one way at a time.
+            fresh = {chat for chat, entry in self._fresh.items() if not entry.released}
+            messages = await self._store.pending_outbox(held=pacing | fresh)
             if not messages:
                 if not pacing:
                     return

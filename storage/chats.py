@@ -115,6 +115,8 @@ class Reservation:
 
     chat_id: int
     held: frozenset[int]  # the chat's messages that sender holds now: taken, not yet settled
+    sender: Handoff  # the one that promised: a sender stopped (and maybe started again) meanwhile gives them back
+    entry: object  # what that sender keeps for the chat while the promise holds
 
 
 class Handoff(Protocol):
@@ -201,13 +203,17 @@ class ChatRepository(TransactionPart):
         handoff = self.store.handoff
         reservation = handoff.reserve(chat_id) if handoff is not None else None
         fresh = None
-        if reservation is not None and handoff is not None:
-            found = (await self.session.execute(_CHAT_NOW, {"chat_key": chat_key})).all()
+        if reservation is not None:
+            try:
+                found = (await self.session.execute(_CHAT_NOW, {"chat_key": chat_key})).all()
+            except BaseException:
+                reservation.sender.drop(reservation)
+                raise
             waiting = {value for kind, value in found if kind == "waiting"}
             if waiting <= reservation.held and not any(kind == "blocked" for kind, _ in found):
                 fresh = _Fresh(reservation, next((value for kind, value in found if kind == "highest"), None))
             else:
-                handoff.drop(reservation)
+                reservation.sender.drop(reservation)
         self._fresh[chat_id] = fresh
         return fresh
 
@@ -218,8 +224,9 @@ class ChatRepository(TransactionPart):
         if not fresh:
             return []
         await self.session.flush()  # every row gets its place in the outbox (seq)
+        # Left out too: one erased in the same transaction (its key destroyed, a withdrawal).
         return [(entry.reservation, [replace(message, seq=row.seq) for row, message in entry.rows
-                                     if inspect(row).persistent]) for entry in fresh]
+                                     if inspect(row).persistent and row.status == "pending"]) for entry in fresh]
 
     def unseal_fresh(self) -> list[Reservation]:
         """The transaction did not commit: the reservations to give back."""

@@ -332,15 +332,14 @@ class Store(OutboxStore):
                     # Delivered with the commit, once however many replies: the worker that sends wakes up at once.
                     await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         except BaseException:
-            if tx is not None and self.handoff is not None:
+            if tx is not None:
                 for reservation in tx.unseal_fresh():
-                    self.handoff.drop(reservation)
+                    reservation.sender.drop(reservation)
             raise
-        if tx is not None and self.handoff is not None:
-            for reservation, messages in handed:
-                self.handoff.hand(reservation, messages)
-            if tx.queued:
-                self.handoff.wake()
+        for reservation, messages in handed:
+            reservation.sender.hand(reservation, messages)
+        if tx is not None and tx.queued and self.handoff is not None:
+            self.handoff.wake()
 
 # Statements of every update, built once (building one costs more than SQLite takes to run it).
 _USER = select(User).where(User.user_hash == bindparam("user_hash"))

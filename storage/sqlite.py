@@ -27,7 +27,8 @@ _LONGEST_WAIT_S = 0.1
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    code = getattr(error, "sqlite_errorcode", None)  # an extended code: SQLITE_BUSY_RECOVERY and the like too
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class _Cursor:
@@ -126,8 +127,14 @@ class InlineConnection:
         return await cursor.execute(sql, parameters)
 
     async def commit(self) -> None:
-        # The fsync: in a worker thread (sqlite3 lets go of the GIL), the loop goes on meanwhile.
-        await asyncio.to_thread(self.raw.commit)
+        # The fsync: in a worker thread (sqlite3 lets go of the GIL), the loop goes on meanwhile. Cancelled, the
+        # caller still waits for the commit to end: the connection is never used from two threads at once.
+        committing = asyncio.ensure_future(asyncio.to_thread(self.raw.commit))
+        try:
+            await asyncio.shield(committing)
+        except asyncio.CancelledError:
+            await asyncio.wait({committing})
+            raise
 
     async def rollback(self) -> None:
         self.raw.rollback()

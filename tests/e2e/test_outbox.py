@@ -135,3 +135,29 @@ async def test_a_reply_handed_over_behind_one_to_be_retried_waits_for_it(
     assert [message.text for message in standin.messages(MEDIATOR_ID)][1:] == ["first", "second"]
     assert [(call.params.get("text"), call.ok) for call in standin.calls("sendMessage")][1:] == [
         ("first", False), ("first", True), ("second", True)]
+
+
+async def test_a_reply_promised_to_a_sender_that_stopped_meanwhile_goes_back_to_the_rounds(
+    standin: BotApiStandIn, local: LocalBot
+) -> None:
+    """The sender stops and starts again (a lead lost and taken back) while a transaction that counted on it is
+    under way: its reply goes to the outbox's rounds, arrives once, and nothing stays held."""
+    store, sender = local.bot.store, local.bot.sender
+    await local.sending()
+    standin.user(MEDIATOR_ID, "Mediator").send_command("/help")
+    await local.settle()
+    [running] = [task for task in asyncio.all_tasks() if task.get_name() == "caucus-outbox"]
+    async with store.transaction() as tx:
+        assert tx is not None
+        await tx.enqueue(MEDIATOR_ID, "promised", [])
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        restarted = asyncio.create_task(sender.run(), name="caucus-outbox")
+        await asyncio.sleep(0.05)
+    try:
+        await local.settle(within=10)
+        assert [message.text for message in standin.messages(MEDIATOR_ID)][1:] == ["promised"]
+        assert not sender.busy
+    finally:
+        restarted.cancel()
+        await asyncio.gather(restarted, return_exceptions=True)
