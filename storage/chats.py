@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import bindparam, delete, exists, func, inspect, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import and_, bindparam, delete, exists, func, inspect, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
@@ -54,6 +54,8 @@ CLAIM_FOR = timedelta(seconds=60)
 # At most this many unknown ids after the last known one are deleted for a screen that may have gone out twice:
 # its first copy left just after that id, while the ids of a busy bot's chats grow with all its chats together.
 GAP_SPAN = 300
+# Old rows are pruned at most this many to a transaction.
+PRUNE_BATCH = 2000
 # At most this many messages are taken for one round of sending.
 OUTBOX_BATCH = 50
 
@@ -446,18 +448,31 @@ class OutboxStore:
                 .values(status="undeliverable", payload_enc=None, sent_at=utcnow(), claimed_until=None)
             )
 
-    async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> None:
+    async def prune(self, *, updates_older_than: timedelta, buttons_older_than: timedelta) -> int:
         """Forget update ids Telegram can no longer redeliver (and the replies settled as long ago), buttons too
-        old to be pressed usefully, and messages too old to be deleted."""
-        async with self._session() as session, session.begin():
-            await session.execute(
-                delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - updates_older_than)
-            )
-            await session.execute(delete(OutboxMessage).where(
-                OutboxMessage.status != "pending", OutboxMessage.sent_at < utcnow() - updates_older_than))
-            await session.execute(delete(Button).where(Button.created_at < utcnow() - buttons_older_than))
-            await session.execute(delete(ChatMessage).where(ChatMessage.at < utcnow() - DELETABLE_FOR))
-            await session.execute(delete(ChatGap).where(ChatGap.at < utcnow() - DELETABLE_FOR))
+        old to be pressed usefully, and messages too old to be deleted; returns how many rows went.
+
+        A busy bot has hundreds of thousands of each a day: they go ``PRUNE_BATCH`` at a time, each batch its own
+        transaction, so that updates go on between batches (on SQLite a statement also holds the event loop)."""
+        now = utcnow()
+        updates_before = now - updates_older_than
+        pruned = 0
+        for key, condition in (
+            (ProcessedUpdate.update_id, ProcessedUpdate.processed_at < updates_before),
+            (OutboxMessage.seq, and_(OutboxMessage.status != "pending", OutboxMessage.sent_at < updates_before)),
+            (Button.token, Button.created_at < now - buttons_older_than),
+            (ChatMessage.id, ChatMessage.at < now - DELETABLE_FOR),
+            (ChatGap.id, ChatGap.at < now - DELETABLE_FOR),
+        ):
+            statement = delete(key.class_).where(key.in_(select(key).where(condition).limit(PRUNE_BATCH)))
+            while True:
+                async with self._session() as session, session.begin():
+                    result = await session.execute(statement.execution_options(synchronize_session=False))
+                count = int(getattr(result, "rowcount", 0) or 0)
+                pruned += count
+                if count < PRUNE_BATCH:
+                    break
+        return pruned
 
 
 def _outgoing(row: OutboxMessage, payload: dict[str, object]) -> OutgoingMessage:

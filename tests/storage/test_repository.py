@@ -20,7 +20,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, func, inspect, select, update
+from sqlalchemy import Connection, MetaData, event, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.caucus import CaucusConversation
@@ -38,13 +38,13 @@ from flows.model import (
     ShareLevel,
 )
 from flows.setup import CaseDraft
-from storage.chats import Delivered
+from storage.chats import PRUNE_BATCH, Delivered
 from storage.crypto import KeyRing
 from storage.db import create_engine, is_sqlite
 from storage.errors import DecryptionError
 from storage.migrate import alembic_config, upgrade_async
 from storage.repository import ButtonMeaning, Store
-from storage.tables import Answer, Base, DataKey, OutboxMessage, ProcessedUpdate, Seat, User
+from storage.tables import Answer, Base, DataKey, OutboxMessage, ProcessedUpdate, Seat, User, utcnow
 from tests.storage.conftest import (
     DEFAULT_ISSUES,
     DEFAULT_PARTIES,
@@ -774,3 +774,24 @@ async def test_prune_forgets_old_update_ids_and_buttons(store: Store) -> None:
         assert tx is not None  # forgotten: a (theoretical) redelivery would be handled again
         assert await tx.resolve_button(token) is None
     assert await _outbox_rows(store) == ["pending"], "a settled reply goes, a waiting one stays"
+
+
+async def test_prune_goes_a_batch_at_a_time(store: Store) -> None:
+    """More old update ids than a batch: every one goes, a transaction per batch, and an update that comes
+    meanwhile commits between two batches instead of waiting for the whole prune."""
+    old = utcnow() - timedelta(days=3)
+    async with store.engine.begin() as connection:
+        await connection.execute(ProcessedUpdate.__table__.insert(), [
+            {"update_id": 10_000 + number, "processed_at": old} for number in range(2 * PRUNE_BATCH + 5)])
+    commits: list[object] = []
+    event.listen(store.engine.sync_engine, "commit", commits.append)
+    pruning = asyncio.create_task(
+        store.prune(updates_older_than=timedelta(days=1), buttons_older_than=timedelta(days=1)))
+    await asyncio.sleep(0)  # the prune's first batch is under way
+    async with store.transaction(update_id=99) as tx:
+        assert tx is not None
+    assert not pruning.done(), "the update waited for the whole prune"
+    assert await pruning == 2 * PRUNE_BATCH + 5
+    async with store.engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(ProcessedUpdate)) == 1  # the new one
+    assert len(commits) >= 3 + 1 + 4  # three batches of update ids, the update, one for each other table
