@@ -122,10 +122,6 @@ class InlineConnection:
     def cursor(self) -> _Cursor:
         return _Cursor(self)
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _Cursor:
-        cursor = _Cursor(self)
-        return await cursor.execute(sql, parameters)
-
     async def commit(self) -> None:
         # The fsync: in a worker thread (sqlite3 lets go of the GIL), the loop goes on meanwhile. Cancelled, the
         # caller still waits for the commit to end: the connection is never used from two threads at once.
