@@ -341,9 +341,14 @@ class Store(OutboxStore):
         if tx is not None and tx.queued and self.handoff is not None:
             self.handoff.wake()
 
+def _for_update(statement: Select[Any]) -> Select[Any]:
+    """Lock the rows read, and read them afresh under the lock (see `Transaction._locked`)."""
+    return statement.with_for_update().execution_options(populate_existing=True)
+
+
 # Statements of every update, built once (building one costs more than SQLite takes to run it).
 _USER = select(User).where(User.user_hash == bindparam("user_hash"))
-_USER_LOCKED = _USER.with_for_update().execution_options(populate_existing=True)  # see Transaction._for_update
+_USER_LOCKED = _for_update(_USER)
 _ANSWERS = select(Answer).where(Answer.seat_id == bindparam("seat_id"), Answer.round == bindparam("round"))
 _ISSUES = select(IssueRow).where(IssueRow.case_id == bindparam("case_id")).order_by(IssueRow.ordinal, IssueRow.id)
 _INSERT_BUTTON = insert(Base.metadata.tables["buttons"])
@@ -388,12 +393,8 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         transaction holds the database's write lock from its start, so a copy it read is current."""
         if not self._locking:
             return await self.session.get(model, row_id)
-        return (await self.session.scalars(self._for_update(select(model).where(model.id == row_id)))).one_or_none()
+        return (await self.session.scalars(_for_update(select(model).where(model.id == row_id)))).one_or_none()
 
-    @staticmethod
-    def _for_update(statement: Select[Any]) -> Select[Any]:
-        """Lock the rows read, and read them afresh under the lock (see `_locked`)."""
-        return statement.with_for_update().execution_options(populate_existing=True)
 
     # Users ---------------------------------------------------------------------------------
     async def user(self, user_id: int) -> UserState:
