@@ -9,6 +9,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -22,6 +23,7 @@ __all__ = ["OutboxSender"]
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 300
+_TurnEnd = Literal["sent", "wait", "retry", "blocked"]  # how a chat's turn of sending ended (see _deliver_chat)
 # At most this many fresh replies held at once (see OutboxSender.reserve): sent at the overall rate (25 a second by
 # default), the last of them goes well within the 60 s their claim lasts. More wait for the outbox's rounds.
 _MAX_FRESH = 250
@@ -261,38 +263,29 @@ class OutboxSender:
         task.add_done_callback(self._giving_back.discard)
 
     async def _send_fresh(self, chat_id: int, fresh: _FreshChat) -> None:
-        """Send a chat's fresh replies in order, as long as more come. One that must wait (the chat's pace, a retry)
-        sends the chat's others back to the outbox's rounds, which keep them behind it."""
+        """Send a chat's fresh replies in order, a round's turn at a time (`_deliver_chat`), as long as more come.
+        One that must wait (the chat's pace, a retry) or a blocked chat sends the others back to the outbox's rounds,
+        which keep them behind it (or settle them, for a blocked chat)."""
         try:
-            while fresh.queue:
-                turn = _Turn()
-                try:
-                    while fresh.queue and not fresh.released:
-                        if not self._chats.ready(chat_id):
-                            fresh.released = True
-                            break
-                        message = fresh.queue.popleft()
-                        outcome = await self._deliver(message)
-                        if outcome is None:  # to be retried: recorded, and no longer held
-                            fresh.held.discard(message.seq)
-                            fresh.released = True
-                        elif outcome.status == "undeliverable":  # blocked: the chat's others were settled with it
-                            turn.done.append(outcome)
-                            fresh.held.difference_update(other.seq for other in fresh.queue)
-                            fresh.queue.clear()
-                        else:
-                            turn.done.append(outcome)
-                finally:
-                    # Also when cancelled (a stop): what went is recorded, what did not go back to the rounds.
-                    turn.untried = [message.seq for message in fresh.queue]
+            try:
+                while fresh.queue and not fresh.released:
+                    turn = list(fresh.queue)
                     fresh.queue.clear()
                     try:
-                        await self._settler.settle(turn)
+                        fresh.released = await self._deliver_chat(turn, set()) != "sent"
                     finally:
-                        fresh.held.difference_update(outcome.seq for outcome in turn.done)
-                        fresh.held.difference_update(turn.untried)
-                        if turn.untried:
-                            self._ready.set()
+                        fresh.held.difference_update(message.seq for message in turn)
+            finally:
+                # Released, or stopped (cancelled): what is handed over, until the end, goes back to the rounds.
+                while fresh.queue:
+                    back = [message.seq for message in fresh.queue]
+                    fresh.queue.clear()
+                    try:
+                        await self._settler.settle(_Turn(untried=back))
+                    finally:
+                        fresh.held.difference_update(back)
+                if fresh.released:
+                    self._ready.set()
         except Exception as error:  # noqa: BLE001 - a failing database: what is left is taken again once its claim ends
             logger.error("sending fresh replies failed: %s", type(error).__name__)  # noqa: TRY400 - by type only
             fresh.queue.clear()
@@ -322,32 +315,33 @@ class OutboxSender:
                                            for chat_messages in by_chat.values()), return_exceptions=True)
             if failed := [turn for turn in turns if isinstance(turn, BaseException)]:
                 raise failed[0]
-            if any(turns):
+            if "retry" in turns:
                 return  # retried when due, by the run loop
             if len(messages) < OUTBOX_BATCH and not pacing:
                 # All that was due went: what was queued meanwhile woke the run loop, which comes back at once.
                 return
 
-    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]) -> bool:
+    async def _deliver_chat(self, messages: list[OutgoingMessage], pacing: set[int]) -> _TurnEnd:
         """One chat's messages in order, until one must wait; then what became of them is recorded, in one
-        transaction, whatever happened (a chat's screens must be known before its next erasure). True when one is
-        to be retried later."""
+        transaction, whatever happened (a chat's screens must be known before its next erasure). Says how the turn
+        ended: all sent; "wait", the chat at its pace (its others given back); "retry", one to be tried again later
+        (its others given back); "blocked", the person blocked the bot (its others settled with it)."""
         turn = _Turn()
         try:
             for index, message in enumerate(messages):
                 turn.untried = [later.seq for later in messages[index:]]
                 if message.chat_id in pacing or not self._chats.ready(message.chat_id):
                     pacing.add(message.chat_id)
-                    return False
+                    return "wait"
                 turn.untried = [later.seq for later in messages[index + 1:]]  # this one is tried now
                 outcome = await self._deliver(message)
                 if outcome is None:  # to be retried: the chat's later messages wait behind it
-                    return True
+                    return "retry"
                 turn.done.append(outcome)
                 if outcome.status == "undeliverable":  # blocked: the chat's later messages were settled with it
                     turn.untried = []
-                    return False
-            return False
+                    return "blocked"
+            return "sent"
         finally:
             # Shielded: a stop or a lost lead (cancellation) still records what went.
             await self._settler.settle(turn)
