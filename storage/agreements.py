@@ -89,7 +89,7 @@ class AgreementRepository(TransactionPart):
     """The agreement part of a transaction (see `storage.repository.Transaction`)."""
 
     async def _case_key(self, case_id: str) -> FieldCipher:
-        return await self._keys.cipher(await self.case_key_id(case_id))
+        return await self._keys.case_cipher(await self.case_key_id(case_id))
 
     async def _seat_cipher(self, seat_id: str) -> tuple[str, FieldCipher]:
         key_id = await self.seat_key_id(seat_id)

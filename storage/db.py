@@ -15,8 +15,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.errors import StorageError
 from storage.sqlite import connector
+from storage.tables import Case, IssueRow, OptionRow
 
-__all__ = ["create_engine", "default_sqlite_url", "insert_new", "is_sqlite", "normalise_url", "session_factory"]
+__all__ = [
+    "changed_cases", "create_engine", "default_sqlite_url", "insert_new", "is_sqlite", "normalise_url",
+    "session_factory",
+]
 
 _BUSY_TIMEOUT_S = 30
 
@@ -101,6 +105,22 @@ def _hold(session: Session, instance: object) -> None:
     if held is None:
         held = session.info["held"] = collections.deque(maxlen=_HELD_ROWS)
     held.append(instance)
+
+
+@event.listens_for(_HoldingSession, "before_flush")
+def _note_changed_cases(session: Session, _context: object, _instances: object) -> None:
+    """Remember which cases this session changed: their row, or one of their issues or options."""
+    changed = session.info.setdefault("changed_cases", set())
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Case):
+            changed.add(instance.id)
+        elif isinstance(instance, IssueRow | OptionRow):
+            changed.add(instance.case_id)
+
+
+def changed_cases(session: AsyncSession) -> set[str]:
+    """The cases this session changed so far (flushed; see `_note_changed_cases`)."""
+    return session.info.get("changed_cases") or set()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

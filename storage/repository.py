@@ -7,6 +7,7 @@ reads and locks what it changes, and commits everything, outbox included, at onc
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import secrets
@@ -18,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -47,7 +48,7 @@ from storage.agreements import AgreementRepository
 from storage.audit import AuditRecord, ChainReport, append_event, ensure_head, events_about, verify_chain
 from storage.chats import ChatRepository, Handoff, OutboxStore, OutgoingMessage, Reservation
 from storage.crypto import FieldCipher, FieldContext, KeyRing, LookupHasher, new_data_key
-from storage.db import insert_new, is_sqlite, session_factory
+from storage.db import changed_cases, insert_new, is_sqlite, session_factory
 from storage.errors import KeyDestroyedError, StorageError
 from storage.grievances import GrievanceRepository
 from storage.keys import require_configured_master_keys
@@ -174,13 +175,72 @@ class ButtonMeaning:
     argument: str
 
 
+class CaseKeys:
+    """Cases' data keys, unwrapped, kept by the process (at most ``size``, the least recently used go first).
+
+    A case's key is destroyed only with its case (see `RetentionRepository.purge_case`, one transaction): while a
+    transaction holds the case's row, the key is there. A transaction that read the row takes the key from here
+    without reading it again. Party, monitor and grievance keys are destroyed while their rows live on (withdrawal,
+    `/forget`): each transaction reads those afresh.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._ciphers: collections.OrderedDict[str, FieldCipher] = collections.OrderedDict()
+
+    def get(self, key_id: str) -> FieldCipher | None:
+        cipher = self._ciphers.get(key_id)
+        if cipher is not None:
+            self._ciphers.move_to_end(key_id)
+        return cipher
+
+    def put(self, key_id: str, cipher: FieldCipher) -> None:
+        self._ciphers[key_id] = cipher
+        self._ciphers.move_to_end(key_id)
+        if len(self._ciphers) > self._size:
+            self._ciphers.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        self._ciphers.pop(key_id, None)
+
+
+class CaseIssues:
+    """Cases' issues with their options, decrypted, by case and version (at most ``size`` cases, the least
+    recently used go first). Every change to a case's issues or options bumps the case's version (`_edit_case`,
+    `save_draft`) in the same transaction, so a version's issues never change; an erased case has no row to
+    give its version. Filled only with what committed transactions read (see `Store.transaction`)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._issues: collections.OrderedDict[tuple[str, int], tuple[Issue, ...]] = collections.OrderedDict()
+
+    def get(self, case_id: str, version: int) -> tuple[Issue, ...] | None:
+        issues = self._issues.get((case_id, version))
+        if issues is not None:
+            self._issues.move_to_end((case_id, version))
+        return issues
+
+    def put(self, case_id: str, version: int, issues: tuple[Issue, ...]) -> None:
+        self._issues[(case_id, version)] = issues
+        self._issues.move_to_end((case_id, version))
+        if len(self._issues) > self._size:
+            self._issues.popitem(last=False)
+
+
+_DATA_KEYS = DataKey.__table__
+_DATA_KEY = select(_DATA_KEYS.c.kek_id, _DATA_KEYS.c.wrapped, _DATA_KEYS.c.scope).where(
+    _DATA_KEYS.c.id == bindparam("key_id"))
+
+
 class _Keys:
     """Data keys of one transaction: created wrapped, unwrapped at most once each."""
 
-    def __init__(self, session: AsyncSession, ring: KeyRing) -> None:
+    def __init__(self, session: AsyncSession, ring: KeyRing, cases: CaseKeys) -> None:
         self._session = session
         self._ring = ring
+        self._cases = cases
         self._ciphers: dict[str, FieldCipher] = {}
+        self._destroyed: set[str] = set()
 
     async def create(self, scope: str) -> tuple[str, FieldCipher]:
         key_id = new_id()
@@ -195,13 +255,28 @@ class _Keys:
         self._ciphers[key_id] = cipher
 
     async def cipher(self, key_id: str) -> FieldCipher:
-        if key_id not in self._ciphers:
-            row = await self._session.get(DataKey, key_id)
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            # Read as a plain row (the session neither tracks nor flushes it): destroy() below says what this
+            # transaction destroyed and did not flush yet.
+            row = None if key_id in self._destroyed else (
+                await self._session.execute(_DATA_KEY, {"key_id": key_id})).one_or_none()
             if row is None or row.wrapped is None:
                 raise KeyDestroyedError("data key destroyed")
-            raw = self._ring.unwrap(row.kek_id, row.wrapped, f"{row.scope}|{row.id}")
-            self._ciphers[key_id] = FieldCipher(raw)
-        return self._ciphers[key_id]
+            cipher = self._ciphers[key_id] = FieldCipher(
+                self._ring.unwrap(row.kek_id, row.wrapped, f"{row.scope}|{key_id}"))
+        return cipher
+
+    async def case_cipher(self, key_id: str) -> FieldCipher:
+        """The key of a case whose row this transaction read (see `CaseKeys`)."""
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._cases.get(key_id)
+            if cipher is None:
+                cipher = await self.cipher(key_id)
+                self._cases.put(key_id, cipher)
+            self._ciphers[key_id] = cipher
+        return cipher
 
     async def preload(self, key_ids: list[str]) -> None:
         """Unwrap many data keys with one query per thousand instead of one each (listing many grievances)."""
@@ -218,6 +293,8 @@ class _Keys:
     async def destroy(self, key_id: str) -> None:
         """Crypto-shred: drop the wrapped key, so everything it protected is gone, backups included."""
         self._ciphers.pop(key_id, None)
+        self._cases.forget(key_id)
+        self._destroyed.add(key_id)
         row = await self._session.get(DataKey, key_id)
         if row is not None and row.wrapped is not None:
             row.wrapped, row.destroyed_at = None, utcnow()
@@ -240,6 +317,8 @@ class Store(OutboxStore):
         # the turn over in arrival order. Left to SQLite, the waiting connections each poll the file's lock with
         # growing sleeps (its busy handler): slower, and out of order.
         self._writer = asyncio.Lock() if is_sqlite(engine) else None
+        self._case_keys = CaseKeys()
+        self.case_issues = CaseIssues()
         self._hasher: LookupHasher | None = None
         self._system_key_id: str | None = None
         self._system_cipher: FieldCipher | None = None
@@ -301,7 +380,7 @@ class Store(OutboxStore):
             return await verify_chain(session, self.audit_key)
 
     def _keys_for(self, session: AsyncSession) -> _Keys:
-        keys = _Keys(session, self.ring)
+        keys = _Keys(session, self.ring, self._case_keys)
         if self._system_cipher is not None:
             keys.known("system", self._system_cipher)
         return keys
@@ -336,10 +415,18 @@ class Store(OutboxStore):
                 for reservation in tx.unseal_fresh():
                     reservation.sender.drop(reservation)
             raise
+        if tx is not None:
+            tx.publish_issues()
         for reservation, messages in handed:
             reservation.sender.hand(reservation, messages)
         if tx is not None and tx.queued and self.handoff is not None:
             self.handoff.wake()
+
+def _current(row: object) -> bool:
+    """Whether the session holds the row, every attribute loaded."""
+    state = inspect(row)
+    return state.persistent and not state.expired_attributes
+
 
 def _for_update(statement: Select[Any]) -> Select[Any]:
     """Lock the rows read, and read them afresh under the lock (see `Transaction._locked`)."""
@@ -370,6 +457,8 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         self._system_key_id = system_key_id
         self._locking = not is_sqlite(store.engine)  # SQLite: BEGIN IMMEDIATE already serialises
         self._fresh = {}
+        self._users: dict[str, tuple[User, bool]] = {}  # user hash -> the row, and whether it was read locked
+        self._issues_read: dict[tuple[str, int], tuple[Issue, ...]] = {}  # (case id, version) -> its issues
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -405,12 +494,18 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
                          row.timezone)
 
     async def _user_row(self, user_id: int, *, lock: bool = False) -> User:
+        """The account's row: read once a transaction (locked if ``lock``), created on its first update."""
         user_hash = self.store.user_hash(user_id)
+        held = self._users.get(user_hash)
+        # Not after a savepoint's rollback took it out of the session or expired it: read again then.
+        if held is not None and (held[1] or not lock) and _current(held[0]):
+            return held[0]
         row = (await self.session.scalars(_USER_LOCKED if lock else _USER, {"user_hash": user_hash})).one_or_none()
         if row is None:
             row = User(user_hash=user_hash, version=0)
             self.session.add(row)
             await self.session.flush()
+        self._users[user_hash] = (row, lock)
         return row
 
     async def language_of(self, user_hash: str) -> str | None:
@@ -475,7 +570,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         return case
 
     async def _case_cipher(self, case: Case) -> FieldCipher:
-        return await self._keys.cipher(case.key_id)
+        return await self._keys.case_cipher(case.key_id)
 
     async def case_info(self, case_id: str) -> CaseInfo:
         row = await self._case_row(case_id)
@@ -585,6 +680,11 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
     async def issues(self, case_id: str) -> list[Issue]:
         """The case's issues in the mediator's order, each with its scale and its options in order."""
         case = await self._case_row(case_id)
+        settled = not inspect(case).modified and case_id not in changed_cases(self.session)
+        if settled:
+            held = self.store.case_issues.get(case_id, case.version)
+            if held is not None:
+                return list(held)
         cipher = await self._case_cipher(case)
         rows = (await self.session.scalars(_ISSUES, {"case_id": case_id})).all()
         option_rows = (await self.session.scalars(_OPTIONS, {"case_id": case_id})).all()
@@ -593,13 +693,23 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
             options.setdefault(option.issue_id, []).append(
                 Option(option.id, cipher.decrypt(option.text_enc, _option_text(option)))
             )
-        return [
+        issues = [
             Issue(
                 row.id, cipher.decrypt(row.title_enc, _issue_title(row)), _read_scale(cipher, row),
                 tuple(options.get(row.id, ())),
             )
             for row in rows
         ]
+        if settled:
+            self._issues_read[(case_id, case.version)] = tuple(issues)
+        return issues
+
+    def publish_issues(self) -> None:
+        """Once committed: what this transaction read of cases it did not change serves the next ones."""
+        changed = changed_cases(self.session)
+        for (case_id, version), issues in self._issues_read.items():
+            if case_id not in changed:
+                self.store.case_issues.put(case_id, version, issues)
 
     async def _issue_row(self, case_id: str, issue_id: str) -> IssueRow:
         row = await self.session.get(IssueRow, issue_id)
