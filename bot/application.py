@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.deadlines import check_deadlines
 from bot.dispatch import CaucusHandlers
 from bot.outbox import OutboxSender
+from bot.transport import AiohttpRequest
 from bot.turn import Runtime
 from storage.db import create_engine, is_sqlite
 from storage.leader import Leadership
@@ -209,7 +210,8 @@ class CaucusBot:
             .token(settings.token)
             .base_url(settings.api_base_url)
             .updater(None)
-            .get_updates_read_timeout(settings.poll_timeout + 10)
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=settings.poll_timeout + 10))
             .build()
         )
         self.handlers = CaucusHandlers(self.runtime)
