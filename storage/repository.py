@@ -178,7 +178,7 @@ class ButtonMeaning:
 class CaseKeys:
     """Cases' data keys, unwrapped, kept by the process (at most ``size``, the least recently used go first).
 
-    A case's key is destroyed only with its case (see `RetentionRepository.purge_case`, one transaction): while a
+    A case's key is destroyed only with its case (see `RetentionRepository.erase_case`, one transaction): while a
     transaction holds the case's row, the key is there. A transaction that read the row takes the key from here
     without reading it again. Party, monitor and grievance keys are destroyed while their rows live on (withdrawal,
     `/forget`): each transaction reads those afresh.
@@ -421,6 +421,7 @@ class Store(OutboxStore):
             reservation.sender.hand(reservation, messages)
         if tx is not None and tx.queued and self.handoff is not None:
             self.handoff.wake()
+
 
 def _current(row: object) -> bool:
     """Whether the session holds the row, every attribute loaded."""

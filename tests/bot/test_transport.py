@@ -56,27 +56,24 @@ async def test_an_unreachable_bot_api_is_a_network_error_that_does_not_quote_the
     assert TOKEN.split(":")[1] not in repr(raised.value)
 
 
-async def test_a_bot_api_that_does_not_answer_times_out_after_the_read_timeout(silent_server: int) -> None:
-    request = AiohttpRequest(read_timeout=0.3)
-    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{silent_server}/bot", request=request)
+async def _timed_out_after(port: int, default_read_timeout: float, call: str, **kwargs: float) -> float:
+    """Seconds until ``call`` of a Bot against the silent server at ``port`` raised TimedOut."""
+    request = AiohttpRequest(read_timeout=default_read_timeout)
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
     async with request:
         began = time.monotonic()
         with pytest.raises(TimedOut):
-            await bot.get_me()
-        waited = time.monotonic() - began
-    assert 0.25 < waited < 3.0
+            await getattr(bot, call)(**kwargs)
+        return time.monotonic() - began
+
+
+async def test_a_bot_api_that_does_not_answer_times_out_after_the_read_timeout(silent_server: int) -> None:
+    assert 0.25 < await _timed_out_after(silent_server, 0.3, "get_me") < 3.0
 
 
 async def test_a_call_s_own_read_timeout_wins_over_the_default(silent_server: int) -> None:
     """A long poll gives getUpdates its own, longer read timeout: the call waits that long, not the default."""
-    request = AiohttpRequest(read_timeout=0.2)
-    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{silent_server}/bot", request=request)
-    async with request:
-        began = time.monotonic()
-        with pytest.raises(TimedOut):
-            await bot.get_updates(timeout=0, read_timeout=0.8)
-        waited = time.monotonic() - began
-    assert 0.7 < waited < 3.0
+    assert 0.7 < await _timed_out_after(silent_server, 0.2, "get_updates", timeout=0, read_timeout=0.8) < 3.0
 
 
 async def test_a_transport_used_before_it_started_says_so() -> None:

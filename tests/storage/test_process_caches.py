@@ -9,13 +9,14 @@ Two stores on one database stand for two workers.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 import pytest
 
 from flows.agreement import Agreement
 from storage.errors import StorageError
-from storage.repository import Store
+from storage.repository import Store, Transaction
 from tests.storage.conftest import StoreFactory, seated_case, unit
 
 ALICE, BOB = 300_000_101, 300_000_102
@@ -24,52 +25,49 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 COMMENT = "Canary-comment-8812: not on market days."
 
 
+async def _commented(store: Store, case_id: str, seats: list[str], commenter: str) -> str:
+    """An agreement circulated to ``seats`` on which ``commenter`` asked for a change, with COMMENT; its id."""
+    async with unit(store) as tx:
+        agreement = Agreement.draft(secrets.token_hex(16), await tx.next_agreement_number(case_id), 1, "Even days",
+                                    "en")
+        await tx.create_agreement(case_id, agreement)
+        agreement.circulate(seats, NOW)
+        agreement.respond(commenter, 1, "request_change", NOW, comment=COMMENT)
+        await tx.save_agreement(case_id, agreement, event="agreement_answered", actor="party", seat_id=commenter)
+    return agreement.id
+
+
+async def _comment(tx: Transaction, case_id: str, agreement_id: str, seat_id: str) -> str | None:
+    agreement = await tx.agreement(case_id, agreement_id)
+    assert agreement is not None
+    return agreement.responses[seat_id].comment
+
+
 async def test_a_withdrawal_by_another_worker_shreds_what_this_one_read_before(open_store: StoreFactory) -> None:
     """Worker A reads a party's comment, worker B takes the party's withdrawal: A's next read finds it gone."""
     first, second = await open_store(), await open_store()
     case_id, seats = await seated_case(first, [ALICE, BOB])
+    agreement_id = await _commented(first, case_id, seats, seats[1])
     async with unit(first) as tx:
-        agreement = Agreement.draft("b" * 32, await tx.next_agreement_number(case_id), 1, "Even days", "en")
-        await tx.create_agreement(case_id, agreement)
-    async with unit(first) as tx:
-        loaded = await tx.agreement(case_id, agreement.id, lock=True)
-        assert loaded is not None
-        loaded.circulate(seats, NOW)
-        loaded.respond(seats[1], 1, "request_change", NOW, comment=COMMENT)
-        await tx.save_agreement(case_id, loaded, event="agreement_answered", actor="party", seat_id=seats[1])
-    async with unit(first) as tx:
-        before = await tx.agreement(case_id, agreement.id)
-        assert before is not None
-        assert before.responses[seats[1]].comment == COMMENT
+        assert await _comment(tx, case_id, agreement_id, seats[1]) == COMMENT
         assert await tx.seat_label(seats[1])  # the case's key, now kept by the first worker
 
     async with unit(second) as tx:
         await tx.withdraw_seat(seats[1])
 
     async with unit(first) as tx:
-        after = await tx.agreement(case_id, agreement.id)
-    assert after is not None
-    assert after.responses[seats[1]].comment is None
+        assert await _comment(tx, case_id, agreement_id, seats[1]) is None
 
 
 async def test_a_key_destroyed_earlier_in_the_transaction_reads_as_gone(open_store: StoreFactory) -> None:
     """Within one transaction: read the comment, withdraw the party, read again: the comment is gone."""
     store = await open_store()
     case_id, seats = await seated_case(store, [ALICE, BOB])
+    agreement_id = await _commented(store, case_id, seats, seats[0])
     async with unit(store) as tx:
-        agreement = Agreement.draft("c" * 32, await tx.next_agreement_number(case_id), 1, "Odd days", "en")
-        await tx.create_agreement(case_id, agreement)
-        agreement.circulate(seats, NOW)
-        agreement.respond(seats[0], 1, "request_change", NOW, comment=COMMENT)
-        await tx.save_agreement(case_id, agreement, event="agreement_answered", actor="party", seat_id=seats[0])
-    async with unit(store) as tx:
-        loaded = await tx.agreement(case_id, agreement.id)
-        assert loaded is not None
-        assert loaded.responses[seats[0]].comment == COMMENT
+        assert await _comment(tx, case_id, agreement_id, seats[0]) == COMMENT
         await tx.withdraw_seat(seats[0])
-        again = await tx.agreement(case_id, agreement.id)
-    assert again is not None
-    assert again.responses[seats[0]].comment is None
+        assert await _comment(tx, case_id, agreement_id, seats[0]) is None
 
 
 async def test_a_case_erased_by_another_worker_is_unreadable_here(open_store: StoreFactory) -> None:
