@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 import pytest
 
 from flows.agreement import Agreement
+from flows.model import Issue, Option
 from storage.errors import StorageError
-from storage.repository import Store, Transaction
+from storage.repository import CaseIssues, Store, Transaction
 from tests.storage.conftest import StoreFactory, seated_case, unit
 
 ALICE, BOB = 300_000_101, 300_000_102
@@ -167,3 +168,20 @@ async def test_issues_added_to_a_draft_read_as_added(open_store: StoreFactory) -
         draft.add_issue("Queue at dawn")
         await tx.save_draft(case_id, draft)
     assert await _titles(store, case_id) == ["Well repairs", "Queue at dawn"]
+
+
+def test_the_issues_kept_are_bounded_by_how_many_issues_and_options_they_hold() -> None:
+    """A process keeps issues and options up to a total, whatever the cases' sizes: the least recent go first."""
+
+    def case(issues: int, options: int) -> tuple[Issue, ...]:
+        return tuple(Issue(f"i{n}", f"Issue {n}", None, tuple(Option(f"o{n}.{m}", "x") for m in range(options)))
+                     for n in range(issues))
+
+    kept = CaseIssues(size=100)
+    kept.put("small", 1, case(2, 3))  # 8
+    kept.put("large", 1, case(3, 29))  # 90: 98 in all
+    assert kept.get("small", 1) is not None  # now the most recent
+    kept.put("other", 1, case(1, 4))  # 5: over 100, so the least recent ("large") goes
+    assert (kept.get("large", 1), len(kept)) == (None, 2)
+    kept.put("huge", 1, case(30, 500))  # alone above the bound: nothing stays
+    assert len(kept) == 0
