@@ -8,9 +8,11 @@ everything above it (requests built, replies parsed, errors raised) stay python-
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -48,9 +50,13 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
+            # As httpx did: certificates checked against certifi's bundle (a slim image may have no system store),
+            # and HTTP(S)_PROXY / NO_PROXY honoured (where Telegram is blocked, a proxy may be the only way out).
+            tls = ssl.create_default_context(cafile=certifi.where())
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=aiohttp.TCPConnector(limit=self._pool_size, ssl=tls),
                 headers={"User-Agent": self.USER_AGENT},
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:

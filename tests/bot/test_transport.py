@@ -7,11 +7,21 @@ Replies, edits, taps answered, photos and documents sent through it are what eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
@@ -74,6 +84,76 @@ async def test_a_bot_api_that_does_not_answer_times_out_after_the_read_timeout(s
 async def test_a_call_s_own_read_timeout_wins_over_the_default(silent_server: int) -> None:
     """A long poll gives getUpdates its own, longer read timeout: the call waits that long, not the default."""
     assert 0.7 < await _timed_out_after(silent_server, 0.2, "get_updates", timeout=0, read_timeout=0.8) < 3.0
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    """A server TLS context for 127.0.0.1 whose certificate no authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+@contextlib.asynccontextmanager
+async def _serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                   tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """An aiohttp server on 127.0.0.1 answering every request with ``handler``; yields its port."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+    await site.start()
+    try:
+        yield int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+async def _get_me(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "Caucus",
+                                                     "username": "caucus_bot"}})
+
+
+async def test_a_bot_api_whose_certificate_no_authority_signed_is_refused(tmp_path: Path) -> None:
+    """TLS is checked: a server with a self-signed certificate gets no request through."""
+    async with _serving(_get_me, _self_signed(tmp_path)) as port:
+        request = AiohttpRequest()
+        bot = Bot(TOKEN, base_url=f"https://127.0.0.1:{port}/bot", request=request)
+        async with request:
+            with pytest.raises(NetworkError, match="Certificate"):
+                await bot.get_me()
+
+
+async def test_the_proxy_of_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (where Telegram is blocked, a proxy may be the only way to it)."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(f"{request.method} {request.url.host}{request.url.path.split(':')[0]}")
+        return await _get_me(request)
+
+    async with _serving(proxy) as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        request = AiohttpRequest()
+        bot = Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request)
+        async with request:
+            assert (await bot.get_me()).username == "caucus_bot"
+    assert seen == ["POST api.telegram.invalid/bot123456789"]
 
 
 async def test_a_transport_used_before_it_started_says_so() -> None:
