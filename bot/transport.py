@@ -29,19 +29,18 @@ class AiohttpRequest(BaseRequest):
 
     Timeouts: ``connect_timeout`` is the TCP connect; ``pool_timeout`` plus it bound the wait for a connection
     of the pool; ``read_timeout`` bounds each wait for the answer's bytes. aiohttp has no write timeout of its
-    own: a request that sends a file (``media_write_timeout``) or not (``write_timeout``) is bounded in all by
-    that timeout plus the read timeout.
+    own: a request without a file is bounded in all by ``write_timeout`` plus the read timeout; one that sends a
+    file is not bounded in all (over a slow link a report may take minutes to go up), only by its waits for bytes.
     """
 
     def __init__(self, *, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0) -> None:
+                 pool_timeout: float | None = 1.0) -> None:
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
-        self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -88,7 +87,7 @@ class AiohttpRequest(BaseRequest):
             data = form
 
         read = _given(read_timeout, self._read_timeout)
-        write = _given(write_timeout, self._media_write_timeout if files else self._write_timeout)
+        write = None if files else _given(write_timeout, self._write_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
         pool = _given(pool_timeout, self._pool_timeout)
         timeout = aiohttp.ClientTimeout(
