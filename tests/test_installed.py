@@ -16,7 +16,9 @@ from bot.standin import BotApiStandIn
 from storage.crypto import MasterKey
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+# Installing the package into a fresh venv (building it, compiling its catalogs, resolving its dependencies) takes
+# a minute or two on a busy machine: the suite's 120 s per test would cut it off before its own 600 s bound.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
