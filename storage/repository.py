@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, bindparam, delete, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -175,7 +175,46 @@ class ButtonMeaning:
     argument: str
 
 
-class CaseKeys:
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _RecentlyUsed(Generic[_K, _V]):
+    """Values by key, at most ``size`` in weight (`_weight`, 1 each unless said otherwise); the least recently
+    used go first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._held = 0
+        self._values: collections.OrderedDict[_K, _V] = collections.OrderedDict()
+
+    def _weight(self, _value: _V) -> int:
+        return 1
+
+    def get(self, key: _K) -> _V | None:
+        value = self._values.get(key)
+        if value is not None:
+            self._values.move_to_end(key)
+        return value
+
+    def put(self, key: _K, value: _V) -> None:
+        self.forget(key)
+        self._values[key] = value
+        self._held += self._weight(value)
+        while self._held > self._size and self._values:
+            _key, dropped = self._values.popitem(last=False)
+            self._held -= self._weight(dropped)
+
+    def forget(self, key: _K) -> None:
+        value = self._values.pop(key, None)
+        if value is not None:
+            self._held -= self._weight(value)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class CaseKeys(_RecentlyUsed[str, FieldCipher]):
     """Cases' data keys, unwrapped, kept by the process (at most ``size``, the least recently used go first).
 
     A case's key is destroyed only with its case (see `RetentionRepository.erase_case`, one transaction): while a
@@ -185,27 +224,11 @@ class CaseKeys:
     """
 
     def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._ciphers: collections.OrderedDict[str, FieldCipher] = collections.OrderedDict()
-
-    def get(self, key_id: str) -> FieldCipher | None:
-        cipher = self._ciphers.get(key_id)
-        if cipher is not None:
-            self._ciphers.move_to_end(key_id)
-        return cipher
-
-    def put(self, key_id: str, cipher: FieldCipher) -> None:
-        self._ciphers[key_id] = cipher
-        self._ciphers.move_to_end(key_id)
-        if len(self._ciphers) > self._size:
-            self._ciphers.popitem(last=False)
-
-    def forget(self, key_id: str) -> None:
-        self._ciphers.pop(key_id, None)
+        super().__init__(size)
 
 
-class CaseIssues:
-    """Cases' issues with their options, decrypted, by case and version, at most ``size`` issues and options in
+class CaseIssues(_RecentlyUsed[tuple[str, int], tuple[Issue, ...]]):
+    """Cases' issues with their options, decrypted, by (case, version), at most ``size`` issues and options in
     all (the least recently used cases go first: a case of 30 issues with 500 options each counts 15,030).
 
     Every change to a case's issues or options bumps the case's version (`_edit_case`, `save_draft`) in the same
@@ -213,32 +236,10 @@ class CaseIssues:
     with what committed transactions read (see `Store.transaction`)."""
 
     def __init__(self, size: int = 20_000) -> None:
-        self._size = size
-        self._held = 0
-        self._issues: collections.OrderedDict[tuple[str, int], tuple[Issue, ...]] = collections.OrderedDict()
+        super().__init__(size)
 
-    def get(self, case_id: str, version: int) -> tuple[Issue, ...] | None:
-        issues = self._issues.get((case_id, version))
-        if issues is not None:
-            self._issues.move_to_end((case_id, version))
-        return issues
-
-    def put(self, case_id: str, version: int, issues: tuple[Issue, ...]) -> None:
-        if (case_id, version) in self._issues:
-            self._issues.move_to_end((case_id, version))
-            return
-        self._issues[(case_id, version)] = issues
-        self._held += _weight(issues)
-        while self._held > self._size and self._issues:
-            _key, dropped = self._issues.popitem(last=False)
-            self._held -= _weight(dropped)
-
-    def __len__(self) -> int:
-        return len(self._issues)
-
-
-def _weight(issues: tuple[Issue, ...]) -> int:
-    return len(issues) + sum(len(issue.options) for issue in issues)
+    def _weight(self, issues: tuple[Issue, ...]) -> int:
+        return len(issues) + sum(len(issue.options) for issue in issues)
 
 
 _DATA_KEYS = DataKey.__table__
@@ -697,7 +698,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         case = await self._case_row(case_id)
         settled = not inspect(case).modified and case_id not in changed_cases(self.session)
         if settled:
-            held = self.store.case_issues.get(case_id, case.version)
+            held = self.store.case_issues.get((case_id, case.version))
             if held is not None:
                 return list(held)
         cipher = await self._case_cipher(case)
@@ -724,7 +725,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         changed = changed_cases(self.session)
         for (case_id, version), issues in self._issues_read.items():
             if case_id not in changed:
-                self.store.case_issues.put(case_id, version, issues)
+                self.store.case_issues.put((case_id, version), issues)
 
     async def _issue_row(self, case_id: str, issue_id: str) -> IssueRow:
         row = await self.session.get(IssueRow, issue_id)

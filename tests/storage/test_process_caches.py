@@ -178,10 +178,10 @@ def test_the_issues_kept_are_bounded_by_how_many_issues_and_options_they_hold() 
                      for n in range(issues))
 
     kept = CaseIssues(size=100)
-    kept.put("small", 1, case(2, 3))  # 8
-    kept.put("large", 1, case(3, 29))  # 90: 98 in all
-    assert kept.get("small", 1) is not None  # now the most recent
-    kept.put("other", 1, case(1, 4))  # 5: over 100, so the least recent ("large") goes
-    assert (kept.get("large", 1), len(kept)) == (None, 2)
-    kept.put("huge", 1, case(30, 500))  # alone above the bound: nothing stays
+    kept.put(("small", 1), case(2, 3))  # 8
+    kept.put(("large", 1), case(3, 29))  # 90: 98 in all
+    assert kept.get(("small", 1)) is not None  # now the most recent
+    kept.put(("other", 1), case(1, 4))  # 5: over 100, so the least recent ("large") goes
+    assert (kept.get(("large", 1)), len(kept)) == (None, 2)
+    kept.put(("huge", 1), case(30, 500))  # alone above the bound: nothing stays
     assert len(kept) == 0
