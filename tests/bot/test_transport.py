@@ -138,22 +138,65 @@ async def test_a_bot_api_whose_certificate_no_authority_signed_is_refused(tmp_pa
 
 
 async def test_the_proxy_of_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    """HTTP_PROXY is honoured (where Telegram is blocked, a proxy may be the only way to it)."""
+    """HTTP_PROXY is honoured, with its credentials (where Telegram is blocked, a proxy may be the only way to it)."""
     seen: list[str] = []
 
     async def proxy(request: web.Request) -> web.Response:
-        seen.append(f"{request.method} {request.url.host}{request.url.path.split(':')[0]}")
+        seen.append(f"{request.method} {request.url.host}{request.url.path.split(':')[0]} "
+                    f"{request.headers.get('Proxy-Authorization')}")
         return await _get_me(request)
 
     async with _serving(proxy) as port:
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("HTTP_PROXY", f"http://relay:s3cret@127.0.0.1:{port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         request = AiohttpRequest()
         bot = Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request)
         async with request:
             assert (await bot.get_me()).username == "caucus_bot"
-    assert seen == ["POST api.telegram.invalid/bot123456789"]
+            assert (await bot.get_me()).username == "caucus_bot"
+    credentials = "Basic cmVsYXk6czNjcmV0"  # relay:s3cret
+    assert seen == [f"POST api.telegram.invalid/bot123456789 {credentials}"] * 2
+
+
+async def test_the_bot_apis_https_goes_through_the_proxys_tunnel_with_its_credentials(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS_PROXY is honoured for the real Bot API's https: a CONNECT carrying the proxy's credentials."""
+    seen: list[str] = []
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        credentials = [line.split(":", 1)[1].strip()
+                       for line in head if line.lower().startswith("proxy-authorization:")]
+        seen.append(f"{head[0]} {credentials}")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")  # this test's proxy tunnels nowhere
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+    async with server:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://relay:s3cret@127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        request = AiohttpRequest()
+        bot = Bot(TOKEN, base_url="https://api.telegram.invalid/bot", request=request)
+        async with request:
+            with pytest.raises(NetworkError) as raised:
+                await bot.get_me()
+    assert TOKEN not in str(raised.value)
+    assert seen == ["CONNECT api.telegram.invalid:443 HTTP/1.1 ['Basic cmVsYXk6czNjcmV0']"]
+
+
+async def test_a_host_that_no_proxy_names_is_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_PROXY is honoured: the Bot API on a host it names is reached without the (here unreachable) proxy."""
+    async with _serving(_get_me) as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.delenv("no_proxy", raising=False)
+        request = AiohttpRequest()
+        bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
+        async with request:
+            assert (await bot.get_me()).username == "caucus_bot"
 
 
 async def test_a_transport_used_before_it_started_says_so() -> None:
