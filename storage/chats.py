@@ -15,7 +15,21 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import and_, bindparam, delete, exists, func, inspect, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from storage.crypto import FieldContext
@@ -23,6 +37,7 @@ from storage.db import insert_new
 from storage.errors import KeyDestroyedError
 from storage.parts import TransactionPart
 from storage.tables import (
+    Base,
     BlockedChat,
     Button,
     ChatGap,
@@ -99,6 +114,23 @@ _DELETABLE = select(ChatMessage.message_id).where(
 _SCREENS = _DELETABLE.where(ChatMessage.sensitive.is_(True))
 _GAPS = select(ChatGap).where(ChatGap.chat_key == bindparam("chat_key"))
 # What of a chat waits in the outbox, whether it is blocked, and its highest known message id (see `_fresh_chat`).
+# Settling the sender's outcomes (`OutboxStore.settle_outbox`).
+_SETTLING = select(OutboxMessage.seq, OutboxMessage.chat_key, OutboxMessage.uncertain, OutboxMessage.after_message_id
+                   ).where(OutboxMessage.seq.in_(bindparam("seqs", expanding=True)))
+# Statements of many rows at once go to tables, not to the ORM's classes (which would read a list of rows as its
+# bulk UPDATE by primary key).
+_OUTBOX = Base.metadata.tables["outbox"]
+_CHAT_MESSAGES = Base.metadata.tables["chat_messages"]
+_SETTLE = update(_OUTBOX).where(_OUTBOX.c.seq == bindparam("b_seq")).values(
+    status=bindparam("b_status"), payload_enc=None, sent_at=bindparam("b_now"), claimed_until=None)
+_KNOWN_MESSAGES = select(ChatMessage.chat_key, ChatMessage.message_id, ChatMessage.sensitive).where(
+    tuple_(ChatMessage.chat_key, ChatMessage.message_id).in_(bindparam("ids", expanding=True)))
+_INSERT_MESSAGE = insert(_CHAT_MESSAGES)
+_INSERT_GAP = insert(Base.metadata.tables["chat_gaps"])
+_MAKE_SENSITIVE = update(_CHAT_MESSAGES).where(
+    _CHAT_MESSAGES.c.chat_key == bindparam("b_chat_key"), _CHAT_MESSAGES.c.message_id == bindparam("b_message_id")
+).values(sensitive=True)
+
 _CHAT_NOW = union_all(
     select(literal("waiting"), OutboxMessage.seq).where(
         OutboxMessage.chat_key == bindparam("chat_key"), OutboxMessage.status == "pending"),
@@ -400,33 +432,44 @@ class OutboxStore:
             if untried:
                 await session.execute(update(OutboxMessage).where(OutboxMessage.seq.in_(untried))
                                       .values(claimed_until=None))
-            rows = {row.seq: row for row in (await session.scalars(
-                select(OutboxMessage).where(OutboxMessage.seq.in_([outcome.seq for outcome in delivered])))).all()}
+            # Plain rows and statements run many at once: the ORM's unit of work inserted the chat's messages one
+            # statement each (it wants their ids back), and this runs once per chat and turn.
+            rows = {row.seq: row for row in (await session.execute(_SETTLING, {
+                "seqs": [outcome.seq for outcome in delivered]})).all()}
+            if not rows:
+                return
+            await session.execute(_SETTLE, [{"b_seq": outcome.seq, "b_status": outcome.status, "b_now": now}
+                                            for outcome in delivered if outcome.seq in rows])
             sent = [(outcome, rows[outcome.seq]) for outcome in delivered
                     if outcome.seq in rows and outcome.message_id is not None]
-            known = {(message.chat_key, message.message_id): message for message in (await session.scalars(
-                select(ChatMessage).where(tuple_(ChatMessage.chat_key, ChatMessage.message_id).in_(
-                    [(row.chat_key, outcome.message_id) for outcome, row in sent])))).all()} if sent else {}
-            for outcome in delivered:
-                row = rows.get(outcome.seq)
-                if row is None:
-                    continue
-                row.status, row.payload_enc, row.sent_at, row.claimed_until = outcome.status, None, now, None
+            if not sent:
+                return
+            known = {(chat_key, message_id): sensitive for chat_key, message_id, sensitive in (await session.execute(
+                _KNOWN_MESSAGES, {"ids": [(row.chat_key, outcome.message_id) for outcome, row in sent]})).all()}
+            gaps: list[dict[str, object]] = []
+            new: dict[tuple[str, int], bool] = {}  # (chat, message id) -> sensitive, for those not known yet
+            now_sensitive: set[tuple[str, int]] = set()  # known ones an edit turned into a caucus screen
             for outcome, row in sent:
                 assert outcome.message_id is not None  # noqa: S101 - selected so
                 if outcome.sensitive and row.uncertain and row.after_message_id is not None \
                         and outcome.message_id > row.after_message_id + 1:
-                    session.add(ChatGap(chat_key=row.chat_key, after_id=row.after_message_id,
-                                        before_id=min(outcome.message_id, row.after_message_id + 1 + GAP_SPAN),
-                                        at=now))
-                message = known.get((row.chat_key, outcome.message_id))
-                if message is None:
-                    known[(row.chat_key, outcome.message_id)] = message = ChatMessage(
-                        chat_key=row.chat_key, message_id=outcome.message_id, from_bot=True,
-                        sensitive=outcome.sensitive, at=now)
-                    session.add(message)
-                elif outcome.sensitive:
-                    message.sensitive = True  # an edit turned it into a caucus screen
+                    gaps.append({"chat_key": row.chat_key, "after_id": row.after_message_id, "at": now,
+                                 "before_id": min(outcome.message_id, row.after_message_id + 1 + GAP_SPAN)})
+                message = (row.chat_key, outcome.message_id)
+                if message in known:
+                    if outcome.sensitive and not known[message]:
+                        now_sensitive.add(message)
+                else:
+                    new[message] = new.get(message, False) or outcome.sensitive
+            if gaps:
+                await session.execute(_INSERT_GAP, gaps)
+            if new:
+                await session.execute(_INSERT_MESSAGE, [
+                    {"chat_key": chat_key, "message_id": message_id, "from_bot": True, "sensitive": sensitive,
+                     "deleted": False, "at": now} for (chat_key, message_id), sensitive in new.items()])
+            if now_sensitive:
+                await session.execute(_MAKE_SENSITIVE, [{"b_chat_key": chat_key, "b_message_id": message_id}
+                                                        for chat_key, message_id in sorted(now_sensitive)])
 
     async def retry_outbox(self, seq: int, delay: timedelta, *, uncertain: bool = False) -> None:
         """Try again after ``delay``; ``uncertain``: the failed try may have reached the chat all the same."""

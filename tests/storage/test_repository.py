@@ -583,6 +583,37 @@ async def test_a_waiting_message_holds_back_the_later_ones_of_its_chat(store: St
     assert [m.text for m in await store.pending_outbox()] == ["first", "second", "to Bob"]
 
 
+async def test_a_turns_outcomes_are_settled_together(store: Store) -> None:
+    """One settling of a chat's turn: every message it sent is kept as the chat's (each id once, an edit of one
+    included), an edit that made a message a caucus screen makes it one, and no payload stays."""
+    async with unit(store) as tx:
+        for text in ("menu", "screen", "screen, edited", "notice"):
+            await tx.enqueue(ALICE, text, [], sensitive=text.startswith("screen"))
+        await tx.enqueue(BOB, "to Bob", [])
+    menu, screen, edited, notice, to_bob = await store.pending_outbox()
+    await store.settle_outbox([Delivered(menu.seq, "sent", 20), Delivered(screen.seq, "sent", 21, sensitive=True),
+                               Delivered(edited.seq, "sent", 21, sensitive=True), Delivered(notice.seq, "sent", 22),
+                               Delivered(to_bob.seq, "rejected")])
+    async with unit(store) as tx:
+        await tx.enqueue(ALICE, "menu, now a screen", [], message_id=20, method="edit", sensitive=True)
+    (made_screen,) = await store.pending_outbox()
+    await store.settle_outbox([Delivered(made_screen.seq, "sent", 20, sensitive=True)])
+    async with store.engine.connect() as connection:
+        rows = (await connection.execute(select(OutboxMessage.status, OutboxMessage.payload_enc, OutboxMessage.sent_at)
+                                         .order_by(OutboxMessage.seq))).all()
+    assert [(status, payload, sent is not None) for status, payload, sent in rows] == \
+        [("sent", None, True)] * 4 + [("rejected", None, True), ("sent", None, True)]
+    async with unit(store) as tx:
+        await tx.erase_from_chat(ALICE, None, key_id=None)  # the caucus screens only
+    (deletion,) = await store.pending_outbox()
+    assert (deletion.method, deletion.message_ids) == ("delete", (20, 21))
+    await store.settle_outbox([Delivered(deletion.seq, "sent")])
+    async with unit(store) as tx:
+        assert await tx.quick_exit(ALICE, None) == 1  # the notice; the screens were deleted already
+    (deletion,) = await store.pending_outbox()
+    assert deletion.message_ids == (22,)
+
+
 async def test_a_dead_senders_messages_come_back_uncertain(store: Store) -> None:
     """What a sender took and never settled is due again after a restart (or once its claim ran out), marked
     uncertain; a caucus screen sent that way leaves a gap, whose unknown ids go with the chat's next erasure."""
