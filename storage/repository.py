@@ -439,7 +439,8 @@ class Store(OutboxStore):
 
 
 def _current(row: object) -> bool:
-    """Whether the session holds the row, every attribute loaded."""
+    """Whether the session holds the row, every attribute loaded (not deleted, one by one or by a statement that
+    matched it, nor expired by a rollback)."""
     state = inspect(row)
     return state.persistent and not state.expired_attributes
 
@@ -475,12 +476,18 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         self._fresh = {}
         self._users: dict[str, tuple[User, bool]] = {}  # user hash -> the row, and whether it was read locked
         self._issues_read: dict[tuple[str, int], tuple[Issue, ...]] = {}  # (case id, version) -> its issues
+        # (seat id, round) -> its answer rows, as `load_caucus` read them, for the `save_caucus` that follows.
+        self._answers_loaded: dict[tuple[str, int], list[Answer]] = {}
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """Undo everything done inside if it raises, leaving the rest of the transaction as it was."""
-        async with self.session.begin_nested():
-            yield
+        self._answers_loaded.clear()
+        try:
+            async with self.session.begin_nested():
+                yield
+        finally:
+            self._answers_loaded.clear()  # a rollback took back what the rows held say
 
     async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
                     **detail: Any) -> None:
@@ -984,6 +991,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
     async def _answers(self, seat: Seat, round_number: int) -> CaucusAnswers:
         answers = CaucusAnswers()
         rows = await self._answer_rows(seat.id, round_number)
+        self._answers_loaded[(seat.id, round_number)] = rows
         if not rows:
             return answers
         cipher = await self._keys.cipher(seat.key_id)
@@ -1005,7 +1013,10 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         answers = conversation.answers
         if conversation.changed:
             cipher = await self._keys.cipher(seat.key_id)
-            existing = {(row.kind, row.issue_id): row for row in await self._answer_rows(seat.id, case.round)}
+            loaded = self._answers_loaded.pop((seat.id, case.round), None)
+            if loaded is None or not all(_current(row) for row in loaded):  # one deleted since, say
+                loaded = await self._answer_rows(seat.id, case.round)
+            existing = {(row.kind, row.issue_id): row for row in loaded}
             for key in sorted(conversation.changed, key=ItemKey.encode):
                 row = existing.get((key.kind.value, key.issue_id))
                 if not answers.has(key):

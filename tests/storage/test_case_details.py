@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from flows.caucus import CaucusConversation
 from flows.machines import CaseStage, CaucusStep
@@ -740,3 +740,21 @@ async def test_button_meanings_are_encrypted_and_shredded_with_the_seat(store: S
         await tx.withdraw_seat(seat_id)
     async with unit(store) as tx:
         assert await tx.resolve_button(token) is None
+
+
+async def test_an_answer_deleted_between_load_and_save_is_written_again(store: Store) -> None:
+    """`save_caucus` writes over the answer rows `load_caucus` read, unless one of them went meanwhile (here
+    deleted by a statement in the same transaction): then it reads them again, and the answer is stored anew."""
+    case_id, (seat_id,) = await seated_case(store, [ALICE])
+    await answer_issues(store, seat_id, positions=["p1", "p2"], words=["w1", "w2"],
+                        categories=[[InterestCategory.LAND], [InterestCategory.OTHER]])
+    async with unit(store) as tx:
+        first, _second = await tx.issues(case_id)
+        conversation = await tx.load_caucus(seat_id)
+        await tx.session.execute(delete(Answer).where(Answer.seat_id == seat_id, Answer.issue_id == first.id,
+                                                      Answer.kind == ItemKind.POSITION.value))
+        conversation.answers.positions[first.id] = "p1, said again"
+        conversation.changed.add(ItemKey(ItemKind.POSITION, first.id))
+        await tx.save_caucus(seat_id, conversation)
+    async with unit(store) as tx:
+        assert (await tx.load_caucus(seat_id)).answers.positions[first.id] == "p1, said again"
