@@ -113,7 +113,6 @@ _DELETABLE = select(ChatMessage.message_id).where(
     ChatMessage.chat_key == bindparam("chat_key"), ChatMessage.deleted.is_(False), ChatMessage.at > bindparam("since"))
 _SCREENS = _DELETABLE.where(ChatMessage.sensitive.is_(True))
 _GAPS = select(ChatGap).where(ChatGap.chat_key == bindparam("chat_key"))
-# What of a chat waits in the outbox, whether it is blocked, and its highest known message id (see `_fresh_chat`).
 # Settling the sender's outcomes (`OutboxStore.settle_outbox`).
 _SETTLING = select(OutboxMessage.seq, OutboxMessage.chat_key, OutboxMessage.uncertain, OutboxMessage.after_message_id
                    ).where(OutboxMessage.seq.in_(bindparam("seqs", expanding=True)))
@@ -131,6 +130,7 @@ _MAKE_SENSITIVE = update(_CHAT_MESSAGES).where(
     _CHAT_MESSAGES.c.chat_key == bindparam("b_chat_key"), _CHAT_MESSAGES.c.message_id == bindparam("b_message_id")
 ).values(sensitive=True)
 
+# What of a chat waits in the outbox, whether it is blocked, and its highest known message id (see `_fresh_chat`).
 _CHAT_NOW = union_all(
     select(literal("waiting"), OutboxMessage.seq).where(
         OutboxMessage.chat_key == bindparam("chat_key"), OutboxMessage.status == "pending"),

@@ -137,6 +137,17 @@ async def test_a_bot_api_whose_certificate_no_authority_signed_is_refused(tmp_pa
                 await bot.get_me()
 
 
+def _proxy_in_environment(monkeypatch: pytest.MonkeyPatch, name: str, url: str, *, no_proxy: str | None = None
+                          ) -> None:
+    """The proxy setting ``name`` (HTTP_PROXY, HTTPS_PROXY) and nothing else of the machine's own proxy settings."""
+    for setting in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(setting, raising=False)
+        monkeypatch.delenv(setting.lower(), raising=False)
+    monkeypatch.setenv(name, url)
+    if no_proxy is not None:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
 async def test_the_proxy_of_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """HTTP_PROXY is honoured, with its credentials (where Telegram is blocked, a proxy may be the only way to it)."""
     seen: list[str] = []
@@ -147,9 +158,7 @@ async def test_the_proxy_of_the_environment_is_used(monkeypatch: pytest.MonkeyPa
         return await _get_me(request)
 
     async with _serving(proxy) as port:
-        monkeypatch.setenv("HTTP_PROXY", f"http://relay:s3cret@127.0.0.1:{port}")
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+        _proxy_in_environment(monkeypatch, "HTTP_PROXY", f"http://relay:s3cret@127.0.0.1:{port}")
         request = AiohttpRequest()
         bot = Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request)
         async with request:
@@ -175,9 +184,8 @@ async def test_the_bot_apis_https_goes_through_the_proxys_tunnel_with_its_creden
 
     server = await asyncio.start_server(tunnel, "127.0.0.1", 0)
     async with server:
-        monkeypatch.setenv("HTTPS_PROXY", f"http://relay:s3cret@127.0.0.1:{server.sockets[0].getsockname()[1]}")
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+        _proxy_in_environment(monkeypatch, "HTTPS_PROXY",
+                              f"http://relay:s3cret@127.0.0.1:{server.sockets[0].getsockname()[1]}")
         request = AiohttpRequest()
         bot = Bot(TOKEN, base_url="https://api.telegram.invalid/bot", request=request)
         async with request:
@@ -190,9 +198,7 @@ async def test_the_bot_apis_https_goes_through_the_proxys_tunnel_with_its_creden
 async def test_a_host_that_no_proxy_names_is_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
     """NO_PROXY is honoured: the Bot API on a host it names is reached without the (here unreachable) proxy."""
     async with _serving(_get_me) as port:
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        monkeypatch.delenv("no_proxy", raising=False)
+        _proxy_in_environment(monkeypatch, "HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}", no_proxy="127.0.0.1")
         request = AiohttpRequest()
         bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
         async with request:
