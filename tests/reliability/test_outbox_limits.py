@@ -70,7 +70,10 @@ async def test_one_chat_is_paced_while_others_go_on(standin: BotApiStandIn, pace
     arrivals = await watching
     busy_times = arrivals[MEDIATOR_ID]
     span = busy_times[-1] - busy_times[0]
-    assert span >= (8 - 3) / CHAT_RATE * 0.9, f"8 messages in {span:.2f} s: not paced"
+    # Paced, the eight are sent over (8 - 3) / CHAT_RATE = 1 s; unpaced, within a tenth of that. Each arrives a
+    # send's latency after it was sent, and on a loaded machine (the suite's workers on 2 cores) the first's
+    # latency was once 0.18 s more than the last's: hence the allowance.
+    assert span >= (8 - 3) / CHAT_RATE * 0.6, f"8 messages in {span:.2f} s: not paced"
     assert arrivals[2001][0] < busy_times[-1], "the other chat waited behind the busy one"
 
 
