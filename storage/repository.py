@@ -482,12 +482,8 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """Undo everything done inside if it raises, leaving the rest of the transaction as it was."""
-        self._answers_loaded.clear()
-        try:
-            async with self.session.begin_nested():
-                yield
-        finally:
-            self._answers_loaded.clear()  # a rollback took back what the rows held say
+        async with self.session.begin_nested():
+            yield
 
     async def audit(self, kind: str, *, actor: str, case_id: str | None = None, seat_id: str | None = None,
                     **detail: Any) -> None:
@@ -1014,7 +1010,7 @@ class Transaction(GrievanceRepository, ChatRepository, RetentionRepository, Agre
         if conversation.changed:
             cipher = await self._keys.cipher(seat.key_id)
             loaded = self._answers_loaded.pop((seat.id, case.round), None)
-            if loaded is None or not all(_current(row) for row in loaded):  # one deleted since, say
+            if loaded is None or not all(_current(row) for row in loaded):  # one deleted, or rolled back, since
                 loaded = await self._answer_rows(seat.id, case.round)
             existing = {(row.kind, row.issue_id): row for row in loaded}
             for key in sorted(conversation.changed, key=ItemKey.encode):
